@@ -1,0 +1,44 @@
+# The two set-up commands of the README are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOME_DIR ?= sprava-data
+
+.PHONY: demo test bench lint venv test-venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+test-venv: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+
+demo: venv
+	rm -rf demo-media
+	$(BIN)/python demo/make_media.py demo-media
+	$(BIN)/sprava --home $(HOME_DIR) init
+	$(BIN)/sprava --home $(HOME_DIR) ingest demo-media --source "demo volunteer"
+	$(BIN)/sprava --home $(HOME_DIR) items
+	$(BIN)/sprava --home $(HOME_DIR) verify
+	$(BIN)/sprava --home $(HOME_DIR) ledger checkpoint
+	@echo "Instance in $(HOME_DIR): try '$(BIN)/sprava --home $(HOME_DIR) show <sha256 prefix>'"
+
+test: test-venv
+	scripts/install-test-deps.sh
+	$(BIN)/ruff check src tests bench demo
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench
+
+lint: test-venv
+	$(BIN)/ruff check src tests bench demo
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) demo-media build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Implementations of the storage protocols: databases and blob stores."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy engine, tables and Alembic migrations (SQLite and PostgreSQL)."""

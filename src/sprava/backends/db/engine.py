@@ -1,0 +1,141 @@
+"""Engines for SQLite and PostgreSQL, the one-writer rule, and schema migrations.
+
+SQLite: WAL journal, ``synchronous=FULL`` (a committed custody event survives power
+loss), foreign keys on, and every write transaction opened with ``BEGIN IMMEDIATE`` so
+that two writers never interleave an append to the ledger. PostgreSQL: writers serialise
+on the ``ledger_head`` row (``SELECT … FOR UPDATE``), see :mod:`sprava.ledger.log`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from sprava.errors import BackendUnavailableError, ConfigurationError
+
+_WRITE = "sprava_write"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event, not the driver, open transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``sqlite:///…`` or ``postgresql+psycopg://…``; raises ConfigurationError."""
+    try:
+        engine = create_engine(url, pool_pre_ping=url.startswith("postgresql"))
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigurationError(
+            f"cannot use database URL {url!r}: {exc}",
+            code="bad-database-url",
+            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+            "(PostgreSQL needs the 'postgres' extra installed)",
+        ) from None
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    elif engine.dialect.name != "postgresql":
+        raise ConfigurationError(
+            f"unsupported database {engine.dialect.name!r}", code="bad-database-url",
+            hint="Sprava runs on SQLite and PostgreSQL",
+        )
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that may append to the ledger: exclusive on SQLite from its start."""
+    try:
+        with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+            yield conn
+    except OperationalError as exc:
+        raise BackendUnavailableError(
+            f"the database could not complete the write: {exc.orig}",
+            hint="check that the database is reachable and not locked by a stuck process",
+        ) from exc
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only snapshot (one transaction, so multi-query reads agree with each other)."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            yield conn
+    except OperationalError as exc:
+        raise BackendUnavailableError(
+            f"the database could not be read: {exc.orig}",
+            hint="check that the database is reachable",
+        ) from exc
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    location = resources.files("sprava.backends.db") / "migrations"
+    config.set_main_option("script_location", str(location))
+    config.attributes["connection"] = conn
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (upgrade or downgrade) inside one transaction."""
+    from alembic import command
+
+    with write_transaction(engine) as conn:
+        config = _alembic_config(conn)
+        current = _current_revision(conn)
+        target = revision
+        if target in ("head", "heads") or current is None or _is_ahead(config, target, current):
+            command.upgrade(config, target)
+        else:
+            command.downgrade(config, target)
+
+
+def _is_ahead(config: Any, target: str, current: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    return any(rev.revision == target for rev in script.iterate_revisions(target, current))
+
+
+def _current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None for an empty database."""
+    with read_transaction(engine) as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return _current_revision(conn)
+
+
+def head_revision() -> str:
+    """The newest revision this version of Sprava knows."""
+    from alembic.script import ScriptDirectory
+
+    with_config = _alembic_config(None)  # type: ignore[arg-type]
+    head = ScriptDirectory.from_config(with_config).get_current_head()
+    assert head is not None
+    return head

@@ -1,0 +1,123 @@
+"""The database tables, declared once for SQLAlchemy Core and for Alembic.
+
+The ledger tables are append-only by contract: nothing in Sprava issues an UPDATE or a
+DELETE against ``ledger_leaf``, ``ledger_node`` or ``ledger_checkpoint``. ``ledger_head``
+is the single row that serialises writers (it is locked for the duration of an append)
+and caches the current size; ``sprava verify`` re-derives it from the leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A time stored as UTC and always read back time-zone aware, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Sprava stores only time-zone aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+source = Table(
+    "source",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+item = Table(
+    "item",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("first_seen", UTCDateTime(), nullable=False),
+)
+
+item_name = Table(
+    "item_name",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("item.sha256"), nullable=False),
+    # The name exactly as the file system gave it, so that nothing is lost for names
+    # that are not valid UTF-8; ``name`` is its display form with such bytes escaped.
+    Column("name_raw", LargeBinary, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("source_id", Integer, ForeignKey("source.id"), nullable=True),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("ix_item_name_item_sha256", "item_sha256"),
+)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+ledger_leaf = Table(
+    "ledger_leaf",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("item_sha256", String(64), nullable=True),
+    Index("ix_ledger_leaf_item_sha256", "item_sha256"),
+)
+
+# A perfect subtree root; ``pos`` packs (level, index) as level << 56 | index.
+ledger_node = Table(
+    "ledger_node",
+    metadata,
+    Column("pos", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+ledger_checkpoint = Table(
+    "ledger_checkpoint",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

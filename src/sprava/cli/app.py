@@ -1,0 +1,221 @@
+"""The command table. Each command is thin: parse, call the service, print."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sprava.cli.app_types import JsonOpt
+from sprava.cli.exitcode import ExitCode
+from sprava.cli.output import console, emit_json, human_size
+
+
+class _State:
+    home: Path | None = None
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="sprava",
+        help="Sprava: an evidence vault whose custody record anyone can verify offline.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    state = _State()
+
+    @app.callback()
+    def _root(
+        home: Annotated[Path | None, typer.Option(
+            "--home", help="The instance folder (default: $SPRAVA_HOME or ./sprava-data).")] = None,
+    ) -> None:
+        state.home = home
+
+    def settings(**overrides: Any) -> Any:
+        from sprava.settings import load_settings
+
+        return load_settings(state.home, overrides)
+
+    def open_current() -> Any:
+        from sprava.instance import open_instance
+
+        return open_instance(settings())
+
+    @app.command()
+    def init(
+        folder: Annotated[Path | None, typer.Argument(
+            help="Where to create the instance (default: --home, $SPRAVA_HOME or ./sprava-data).")
+        ] = None,
+        origin: Annotated[str | None, typer.Option(
+            help="The ledger's name, used as checkpoint origin and key name.")] = None,
+        database_url: Annotated[str | None, typer.Option(
+            help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.")] = None,
+        blob_url: Annotated[str | None, typer.Option(help="file:///PATH of the blob store.")
+                            ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Create an instance: database, blob store, ledger signing key. Harmless to repeat."""
+        from sprava.instance import init_instance
+        from sprava.settings import load_settings
+
+        if folder is not None:
+            state.home = folder
+        explicit = {k: v for k, v in (("database_url", database_url), ("blob_url", blob_url))
+                    if v is not None}
+        config = load_settings(state.home, explicit)
+        instance, created = init_instance(config, origin=origin, explicit=explicit)
+        try:
+            record = {"home": str(config.home), "created": created, "origin": instance.origin,
+                      "verifier_key": str(instance.verifier),
+                      "database_url": _redact_url(config.database_url),
+                      "blob_url": config.blob_url}
+            if as_json:
+                emit_json(record)
+                return
+            out = console()
+            verb = "Created" if created else "Already an instance:"
+            out.print(f"{verb} {config.home}")
+            out.print(f"  ledger       {instance.origin}")
+            out.print(f"  verifier key {instance.verifier}")
+            out.print(f"  database     {record['database_url']}")
+            out.print(f"  blobs        {config.blob_url}")
+        finally:
+            instance.close()
+
+    @app.command()
+    def migrate(
+        revision: Annotated[str, typer.Option(help="Target revision (default: the newest).")
+                            ] = "head",
+    ) -> None:
+        """Bring the database schema up to date (back up the database first)."""
+        from sprava.backends.db.engine import make_engine, migrate, schema_revision
+
+        config = settings()
+        engine = make_engine(config.database_url)
+        try:
+            before = schema_revision(engine)
+            migrate(engine, revision)
+            console().print(f"schema: {before or 'empty'} → {schema_revision(engine)}")
+        finally:
+            engine.dispose()
+
+    @app.command()
+    def ingest(
+        paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursively).")],
+        source: Annotated[str | None, typer.Option(help="Where these files came from.")] = None,
+        follow_links: Annotated[bool, typer.Option(
+            "--follow-links", help="Follow links that lead outside the folders given.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Store files bit for bit under their SHA-256, each with a custody event."""
+        from sprava.cli.ingest_view import run_ingest
+
+        instance = open_current()
+        try:
+            raw_paths = [os.fsencode(p) for p in paths]
+            failed = run_ingest(instance, raw_paths, source=source, follow_links=follow_links,
+                                as_json=as_json)
+        finally:
+            instance.close()
+        if failed:
+            raise typer.Exit(ExitCode.FAILED)
+
+    @app.command()
+    def items(
+        limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+        offset: Annotated[int, typer.Option(min=0)] = 0,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List held items, oldest first."""
+        from sprava.backends.db.engine import read_transaction
+        from sprava.store.items import count_items, list_items
+
+        instance = open_current()
+        try:
+            with read_transaction(instance.engine) as conn:
+                rows = list_items(conn, limit=limit, offset=offset)
+                total = count_items(conn)
+        finally:
+            instance.close()
+        if as_json:
+            emit_json({"total": total, "offset": offset, "items": rows})
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{total} item(s) held", title_justify="left")
+        for column in ("sha256", "size", "type", "first seen", "name"):
+            table.add_column(column, no_wrap=column != "name")
+        for r in rows:
+            extra = f" (+{r['names'] - 1} more)" if r["names"] > 1 else ""
+            table.add_row(r["sha256"][:16], human_size(r["size"]), r["media_type"],
+                          r["first_seen"][:19], f"{r['name']}{extra}")
+        console().print(table)
+
+    @app.command()
+    def show(
+        ref: Annotated[str, typer.Argument(metavar="ITEM", help="A SHA-256 or a unique prefix.")],
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Show one item: its names, sources and custody events."""
+        from sprava.backends.db.engine import read_transaction
+        from sprava.store.items import item_record, resolve
+
+        instance = open_current()
+        try:
+            with read_transaction(instance.engine) as conn:
+                record = item_record(conn, resolve(conn, ref))
+        finally:
+            instance.close()
+        if as_json:
+            emit_json(record)
+            return
+        out = console()
+        out.print(f"[bold]sha256:{record['sha256']}[/]")
+        out.print(f"  size       {record['size']} bytes ({human_size(record['size'])})")
+        out.print(f"  type       {record['media_type']}")
+        out.print(f"  first seen {record['first_seen']}")
+        out.print(f"  sources    {', '.join(record['sources']) or '-'}")
+        out.print("  names")
+        for n in record["names"]:
+            out.print(f"    {n['name']}  (leaf {n['leaf_index']}, {n['received_at'][:19]})",
+                      markup=False)
+        out.print("  custody")
+        for e in record["custody"]:
+            ev = e["event"]
+            out.print(f"    leaf {e['leaf_index']:>6}  {ev['time']}  {ev['kind']:<8} "
+                      f"{ev['actor']}", markup=False)
+
+    @app.command()
+    def verify(as_json: JsonOpt = False) -> None:
+        """Check the whole instance: blobs, items, ledger leaves, nodes and checkpoints.
+
+        Exits 0 when everything holds, 1 when anything was altered, 3 when unreadable.
+        """
+        from sprava.cli.verify_view import run_verify
+
+        instance = open_current()
+        try:
+            ok = run_verify(instance, as_json=as_json)
+        finally:
+            instance.close()
+        if not ok:
+            raise typer.Exit(ExitCode.FAILED)
+
+    from sprava.cli.ledger_cmd import build_ledger
+
+    app.add_typer(build_ledger(open_current), name="ledger")
+    return app
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]

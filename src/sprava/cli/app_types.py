@@ -1,0 +1,9 @@
+"""Option types shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

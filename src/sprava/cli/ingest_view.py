@@ -1,0 +1,73 @@
+"""``sprava ingest`` output: a progress bar on a terminal, JSON lines for programs."""
+
+from __future__ import annotations
+
+import sys
+
+from sprava.cli.output import console, emit_json, human_size
+from sprava.instance import Instance
+from sprava.store.ingest import Ingestor, IngestResult, _Candidate
+
+_STYLE = {"stored": "green", "already-held": "cyan", "skipped": "yellow", "failed": "red"}
+
+
+def run_ingest(instance: Instance, paths: list[bytes], *, source: str | None,
+               follow_links: bool, as_json: bool) -> bool:
+    """Ingest and report; returns True when any file failed."""
+    ingestor = Ingestor(instance, source_name=source, follow_links=follow_links)
+    plan = ingestor.plan(paths)
+    total_bytes = sum(e.size for e in plan if isinstance(e, _Candidate))
+    out = console()
+    err = console(stderr=True)
+
+    def report(result: IngestResult) -> None:
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        style = _STYLE[result.status]
+        if result.error is not None:
+            target = err
+            detail = result.error.message + (f" ({result.error.hint})" if result.error.hint
+                                             else "")
+        else:
+            target = out
+            detail = f"sha256:{result.sha256}  {human_size(result.size or 0)}  {result.name}"
+        target.print(f"[{style}]{result.status:<12}[/] ", end="", markup=True)
+        target.print(detail, markup=False)
+
+    show_bar = not as_json and sys.stderr.isatty()
+    if show_bar:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        files_total = sum(1 for _ in plan)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=err, transient=True) as files_bar, \
+             Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as bytes_bar:
+            files_task = files_bar.add_task("files", total=files_total)
+            bytes_task = bytes_bar.add_task("bytes", total=total_bytes)
+
+            def on_result(result: IngestResult) -> None:
+                files_bar.advance(files_task)
+                report(result)
+
+            summary = ingestor.run(plan, on_result,
+                                   lambda n: bytes_bar.advance(bytes_task, n))
+    else:
+        summary = ingestor.run(plan, report)
+    if not as_json:
+        line = (f"{summary.stored} stored, {summary.already_held} already held, "
+                f"{summary.skipped} skipped, {summary.failed} failed; "
+                f"{human_size(summary.bytes)} read")
+        if summary.checkpoint_size is not None:
+            line += f"; ledger signed at size {summary.checkpoint_size}"
+        err.print(line, markup=False)
+    return summary.failed > 0

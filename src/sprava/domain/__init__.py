@@ -1,0 +1,1 @@
+"""Pure data and rules, free of I/O."""

@@ -1,0 +1,1 @@
+"""Evidence storage: the content-addressed blob store and streaming ingest."""

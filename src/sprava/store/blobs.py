@@ -1,0 +1,270 @@
+"""Content-addressed blob storage: originals kept bit for bit under their SHA-256.
+
+Threat guarded against: losing or silently altering evidence. A blob is written to a
+temporary file while its SHA-256 is computed in the same pass, flushed to disk, and then
+*linked* to its final name, which fails if that name exists: an existing blob is never
+overwritten, and a half-written file never carries a final name. Blobs are read-only on
+disk. Temporary files left by a killed process are never read as evidence and are
+removed by :meth:`LocalBlobStore.clean_temp`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import queue
+import secrets
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
+
+from sprava.domain.digest import Digest
+from sprava.errors import BackendUnavailableError, ConfigurationError, NotFoundError
+
+CHUNK = 1 << 20
+_SMALL = 4 * CHUNK  # below this, one thread is faster than a pipeline
+_SYNC_EVERY = 64 * CHUNK  # start write-back early so the final fsync has little left
+_QUEUE_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    digest: Digest
+    size: int
+    created: bool  # False when the content was already held
+    head: bytes  # the first bytes, for sniffing the type without reading again
+
+
+class BlobStore(Protocol):
+    """Where originals live, addressed by SHA-256."""
+
+    def put_fd(self, fd: int) -> StoredBlob:
+        """Store what can be read from ``fd`` until EOF, hashing it in the same pass."""
+        ...
+
+    def exists(self, digest: Digest) -> bool: ...
+
+    def open(self, digest: Digest) -> BinaryIO: ...
+
+    def digests(self) -> Iterator[Digest]: ...
+
+    def sync(self) -> None:
+        """Make every blob stored so far durable (before the database records it)."""
+        ...
+
+    def clean_temp(self) -> int: ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Writer(threading.Thread):
+    """Writes chunks to a file descriptor while the caller reads and hashes the next ones."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(daemon=True, name="sprava-blob-writer")
+        self.fd = fd
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(_QUEUE_DEPTH)
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        unsynced = 0
+        while (chunk := self.chunks.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                _write_all(self.fd, chunk)
+                unsynced += len(chunk)
+                if unsynced >= _SYNC_EVERY:
+                    os.fdatasync(self.fd)
+                    unsynced = 0
+            except OSError as exc:
+                self.error = exc
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class LocalBlobStore:
+    """Blobs in a folder: ``sha256/ab/cd/<hex>``, temporaries in ``tmp/``."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self._objects = root / "sha256"
+        self._tmp = root / "tmp"
+        self._fsync = fsync
+        self._dirty: set[Path] = set()
+
+    @classmethod
+    def from_url(cls, url: str) -> LocalBlobStore:
+        parsed = urlparse(url)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            raise ConfigurationError(
+                f"unsupported blob store URL {url!r}", code="bad-blob-url",
+                hint="use file:///ABSOLUTE/PATH",
+            )
+        return cls(Path(unquote(parsed.path)))
+
+    def create(self) -> None:
+        for folder in (self.root, self._objects, self._tmp):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def check(self) -> None:
+        """Refuse to start on a store folder that is missing or not writable."""
+        for folder in (self._objects, self._tmp):
+            if not folder.is_dir():
+                raise ConfigurationError(
+                    f"the blob store folder {folder} is missing", code="blob-store-missing",
+                    hint="run `sprava init` for this instance, or check blob_url",
+                )
+        if not os.access(self._tmp, os.W_OK | os.X_OK):
+            raise ConfigurationError(
+                f"the blob store folder {self._tmp} is not writable", code="blob-store-readonly"
+            )
+
+    def path_of(self, digest: Digest) -> Path:
+        h = digest.hex
+        return self._objects / h[:2] / h[2:4] / h
+
+    def exists(self, digest: Digest) -> bool:
+        return self.path_of(digest).is_file()
+
+    def open(self, digest: Digest) -> BinaryIO:
+        try:
+            return self.path_of(digest).open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"no blob {digest} in the store", code="blob-missing") from None
+
+    def size_of(self, digest: Digest) -> int:
+        return self.path_of(digest).stat().st_size
+
+    def digests(self) -> Iterator[Digest]:
+        if not self._objects.is_dir():
+            return
+        for first in sorted(self._objects.iterdir()):
+            for second in sorted(first.iterdir()) if first.is_dir() else ():
+                for blob in sorted(second.iterdir()) if second.is_dir() else ():
+                    try:
+                        yield Digest(blob.name)
+                    except ValueError:
+                        continue
+
+    def put_fd(self, fd: int) -> StoredBlob:
+        """Stream ``fd`` into the store; see the module docstring for the guarantees."""
+        tmp = self._tmp / f"in-{secrets.token_hex(12)}"
+        try:
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot write to the blob store at {self._tmp}: {exc.strerror}",
+                code="blob-store-write",
+            ) from exc
+        try:
+            # Held until the blob is committed, so that clean_temp() in another process
+            # can tell a live temporary from one left by a killed process.
+            fcntl.flock(out, fcntl.LOCK_EX)
+            digest, size, head = self._copy(fd, out)
+            if self._fsync:
+                os.fsync(out)
+            os.fchmod(out, 0o400)
+            return self._commit(tmp, digest, size, head)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(out)
+
+    def _copy(self, src: int, out: int) -> tuple[Digest, int, bytes]:
+        hasher = hashlib.sha256()
+        first = os.read(src, CHUNK)
+        head = first[:4096]
+        if len(first) < CHUNK:  # the whole file fits in one read: no pipeline needed
+            hasher.update(first)
+            _write_all(out, first)
+            size = len(first)
+            while chunk := os.read(src, CHUNK):
+                hasher.update(chunk)
+                _write_all(out, chunk)
+                size += len(chunk)
+            return Digest(hasher.hexdigest()), size, head
+        writer = _Writer(out)
+        writer.start()
+        size = 0
+        try:
+            chunk = first
+            while chunk:
+                writer.chunks.put(chunk)
+                hasher.update(chunk)  # hashlib releases the GIL: hashing overlaps the write
+                size += len(chunk)
+                if writer.error is not None:
+                    break
+                chunk = os.read(src, CHUNK)
+        finally:
+            writer.chunks.put(None)
+            writer.join()
+        if writer.error is not None:
+            raise BackendUnavailableError(
+                f"writing to the blob store failed: {writer.error.strerror}",
+                code="blob-store-write",
+            ) from writer.error
+        return Digest(hasher.hexdigest()), size, head
+
+    def _commit(self, tmp: Path, digest: Digest, size: int, head: bytes) -> StoredBlob:
+        final = self.path_of(digest)
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.link(tmp, final)  # fails rather than replace: never overwrite a blob
+            created = True
+            self._dirty.add(final.parent)
+            self._dirty.add(final.parent.parent)
+            self._dirty.add(self._objects)
+        except FileExistsError:
+            created = False
+        tmp.unlink()
+        return StoredBlob(digest, size, created, head)
+
+    def sync(self) -> None:
+        if self._fsync:
+            for folder in sorted(self._dirty, key=lambda p: len(p.parts), reverse=True):
+                _fsync_dir(folder)
+        self._dirty.clear()
+
+    def clean_temp(self) -> int:
+        """Remove temporaries left by a process that was killed mid-write."""
+        removed = 0
+        if not self._tmp.is_dir():
+            return 0
+        for leftover in self._tmp.iterdir():
+            try:
+                fd = os.open(leftover, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue  # committed and removed meanwhile, or not a plain file
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another process is still writing it
+                leftover.unlink(missing_ok=True)
+                removed += 1
+            finally:
+                os.close(fd)
+        return removed
+
+    def temp_count(self) -> int:
+        return sum(1 for _ in self._tmp.iterdir()) if self._tmp.is_dir() else 0

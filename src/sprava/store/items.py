@@ -1,0 +1,101 @@
+"""Reading held items: listing, look-up by digest prefix, and the full item record."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from sprava.backends.db.tables import item, item_name, source
+from sprava.domain.custody import decode_leaf, rfc3339
+from sprava.errors import BadInputError, ConflictError, NotFoundError
+from sprava.ledger import log
+
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def resolve(conn: Connection, ref: str) -> str:
+    """The full SHA-256 of the item named by a digest or a unique prefix of it (≥ 4 digits)."""
+    prefix = ref.strip().lower().removeprefix("sha256:")
+    if not _HEX.fullmatch(prefix):
+        raise BadInputError(
+            f"{ref!r} does not name an item", code="bad-item-ref",
+            hint="give the item's SHA-256, or at least its first 4 hex digits",
+        )
+    matches = conn.execute(
+        select(item.c.sha256).where(item.c.sha256.like(prefix + "%"))
+        .order_by(item.c.sha256).limit(2)
+    ).scalars().all()
+    if not matches:
+        raise NotFoundError(f"no item sha256:{prefix}… is held", code="item-not-found")
+    if len(matches) > 1:
+        raise ConflictError(
+            f"sha256:{prefix}… names more than one item", code="ambiguous-item",
+            hint="give more digits",
+        )
+    return str(matches[0])
+
+
+def count_items(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(item)).scalar_one())
+
+
+def list_items(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Items in the order they were first received, with the first name each arrived under."""
+    first_name = (
+        select(item_name.c.name).where(item_name.c.item_sha256 == item.c.sha256)
+        .order_by(item_name.c.id).limit(1).scalar_subquery()
+    )
+    names = (
+        select(func.count()).where(item_name.c.item_sha256 == item.c.sha256).scalar_subquery()
+    )
+    rows = conn.execute(
+        select(item.c.sha256, item.c.size, item.c.media_type, item.c.first_seen,
+               first_name.label("name"), names.label("names"))
+        .order_by(item.c.first_seen, item.c.sha256).limit(limit).offset(offset)
+    ).all()
+    return [
+        {"sha256": r.sha256, "size": r.size, "media_type": r.media_type,
+         "first_seen": _iso(r.first_seen), "name": r.name, "names": r.names}
+        for r in rows
+    ]
+
+
+def _iso(moment: Any) -> str:
+    """RFC 3339 UTC with a ``Z``, as custody events write times."""
+    return rfc3339(moment) if moment is not None else ""
+
+
+def item_record(conn: Connection, sha256: str) -> dict[str, Any]:
+    """Everything held about one item: the record ``sprava show`` prints."""
+    row = conn.execute(select(item).where(item.c.sha256 == sha256)).first()
+    if row is None:
+        raise NotFoundError(f"no item sha256:{sha256} is held", code="item-not-found")
+    names = conn.execute(
+        select(item_name.c.name, item_name.c.name_raw, item_name.c.leaf_index,
+               item_name.c.received_at, source.c.name.label("source"))
+        .select_from(item_name.outerjoin(source, source.c.id == item_name.c.source_id))
+        .where(item_name.c.item_sha256 == sha256).order_by(item_name.c.id)
+    ).all()
+    name_list = []
+    for n in names:
+        entry: dict[str, Any] = {"name": n.name, "source": n.source, "leaf_index": n.leaf_index,
+                                 "received_at": _iso(n.received_at)}
+        raw = bytes(n.name_raw)
+        if raw.decode("utf-8", "replace").encode() != raw:
+            entry["name_hex"] = raw.hex()
+        name_list.append(entry)
+    events = []
+    for leaf in log.leaves_for_item(conn, sha256):
+        events.append({"leaf_index": leaf.index, "leaf_hash": leaf.hash.hex(),
+                       "event": decode_leaf(leaf.data)})
+    return {
+        "sha256": row.sha256,
+        "size": row.size,
+        "media_type": row.media_type,
+        "first_seen": _iso(row.first_seen),
+        "names": name_list,
+        "sources": sorted({n.source for n in names if n.source is not None}),
+        "custody": events,
+    }
