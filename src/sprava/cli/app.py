@@ -67,7 +67,8 @@ def build_app() -> typer.Typer:
         explicit = {k: v for k, v in (("database_url", database_url), ("blob_url", blob_url))
                     if v is not None}
         config = load_settings(state.home, explicit)
-        instance, created = init_instance(config, origin=origin, explicit=explicit)
+        instance, created = init_instance(config, origin=origin or config.origin or None,
+                                          explicit=explicit)
         try:
             record = {"home": str(config.home), "created": created, "origin": instance.origin,
                       "verifier_key": str(instance.verifier),

@@ -27,8 +27,9 @@ def run_ingest(instance: Instance, paths: list[bytes], *, source: str | None,
         style = _STYLE[result.status]
         if result.error is not None:
             target = err
-            detail = result.error.message + (f" ({result.error.hint})" if result.error.hint
-                                             else "")
+            detail = f"[{result.error.code}] {result.error.message}"
+            if result.error.hint:
+                detail += f" ({result.error.hint})"
         else:
             target = out
             detail = f"sha256:{result.sha256}  {human_size(result.size or 0)}  {result.name}"

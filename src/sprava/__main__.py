@@ -1,0 +1,5 @@
+"""``python -m sprava`` runs the command line."""
+
+from sprava.cli import main
+
+main()

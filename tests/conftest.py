@@ -1,0 +1,169 @@
+"""Shared fixtures: real databases (SQLite files and a PostgreSQL server this suite starts
+on loopback in a temporary folder), real instance folders, the real CLI.
+
+``SPRAVA_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the database back ends;
+CI runs both. A back end that is asked for and cannot start fails the run, never skips.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sprava.instance import Instance, init_instance
+from sprava.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "samples"
+SLOW = os.environ.get("SPRAVA_SLOW") == "1"
+BACKENDS = [b for b in os.environ.get("SPRAVA_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SLOW:
+        return
+    skip = pytest.mark.skip(reason="long run: set SPRAVA_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host=self.host, port=self.port, user=self.user, dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+
+def _pg_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed: run scripts/install-test-deps.sh "
+                    "(or set SPRAVA_TEST_BACKENDS=sqlite to leave it out locally)")
+    return Path(found[-1]).parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of our own: loopback only, in a temp folder, stopped at the end."""
+    bindir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="sprava-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    user = "postgres" if os.geteuid() == 0 else os.environ.get("USER", "postgres")
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", user,
+                    "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, capture_output=True)
+    options = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
+               "-c full_page_writes=off -c max_connections=200")
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
+                    "-l", str(root / "server.log"), "-w", "-t", "60", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield PostgresServer("127.0.0.1", port, user)
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
+                        "-w", "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test, on each back end in turn."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sprava.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    server.admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.url(name)
+    finally:
+        server.admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def instance(tmp_path: Path, database_url: str) -> Iterator[Instance]:
+    settings = load_settings(tmp_path / "instance", {"database_url": database_url}, environ={})
+    inst, _ = init_instance(settings, origin="test.sprava.local/vault",
+                            explicit={"database_url": database_url})
+    try:
+        yield inst
+    finally:
+        inst.close()
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """The real ``sprava`` command, run as a separate process against one instance."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPRAVA_")}
+        env["SPRAVA_HOME"] = str(self.home)
+        return env
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "sprava", *args]
+
+    def __call__(self, *args: str, timeout: float = 120) -> CliResult:
+        done = subprocess.run(self.argv(*args), env=self.env(), capture_output=True,
+                              timeout=timeout, check=False)
+        return CliResult(done.returncode, done.stdout.decode("utf-8", "replace"),
+                         done.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def cli(instance: Instance) -> Cli:
+    """The CLI bound to an instance already created (on each database back end)."""
+    return Cli(instance.settings.home)
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
