@@ -21,7 +21,7 @@ from sprava.backends.db.engine import read_transaction
 from sprava.backends.db.tables import item, item_name, ledger_leaf, ledger_node
 from sprava.domain.custody import INGEST, decode_leaf
 from sprava.domain.digest import Digest
-from sprava.errors import BadInputError, SpravaError
+from sprava.errors import BadInputError, NotFoundError, SpravaError
 from sprava.instance import Instance
 from sprava.ledger import log, merkle
 from sprava.ledger.note import open_checkpoint
@@ -31,12 +31,13 @@ _PAGE = 500
 
 # Report order: the ledger first (everything else is judged against it), then items.
 _ORDER = (
-    "leaf-gap", "leaf-hash-mismatch", "leaf-malformed", "leaf-index-mismatch",
+    "leaf-gap", "leaf-stray", "leaf-hash-mismatch", "leaf-malformed", "leaf-index-mismatch",
     "node-mismatch", "node-missing", "node-extra", "head-mismatch",
     "checkpoint-signature", "checkpoint-root-mismatch", "checkpoint-inconsistent",
     "checkpoint-ahead", "leaves-beyond-checkpoint", "no-checkpoint",
     "item-without-ingest-event", "event-without-item", "event-size-mismatch",
-    "name-event-mismatch", "blob-missing", "blob-altered", "blob-size-mismatch",
+    "name-event-mismatch", "item-malformed", "blob-missing", "blob-unreadable",
+    "blob-altered", "blob-size-mismatch",
 )
 
 
@@ -118,6 +119,11 @@ class _LedgerCheck:
                 created = []
         self._nodes(created)
         report.leaves = expected
+        total_leaves = log.leaf_count(conn)
+        if total_leaves != expected:
+            report.add("leaf-stray", "ledger",
+                       f"the ledger holds {total_leaves - expected} leaf row(s) outside the "
+                       f"sequence 0 to {expected - 1}")
         total_nodes = conn.execute(select(func.count()).select_from(ledger_node)).scalar_one()
         if total_nodes > 2 * expected - bin(expected).count("1"):
             report.add("node-extra", "ledger",
@@ -216,7 +222,7 @@ class _LedgerCheck:
             if root is None or size == latest or size == 0:
                 continue
             try:
-                proof = log.consistency_proof(self.conn, size, latest)
+                proof = log.build_consistency(self.conn, size, latest)
                 merkle.verify_consistency(size, latest, proof, root, latest_root)
             except SpravaError as exc:
                 report.add("checkpoint-inconsistent", f"checkpoint {size}",
@@ -236,11 +242,17 @@ def _item_pages(conn: Connection) -> Iterator[list[Any]]:
         after = rows[-1].sha256
 
 
+def _verified(report: Report) -> Any:
+    """Only leaves in the checked sequence count: a row planted at index -1 proves nothing."""
+    return ledger_leaf.c.idx.between(0, report.leaves - 1)
+
+
 def _check_links(conn: Connection, report: Report) -> None:
     """Items and ingest events name each other, through columns checked against the leaves."""
     orphan_items = conn.execute(
         select(item.c.sha256).where(~exists().where(and_(
-            ledger_leaf.c.item_sha256 == item.c.sha256, ledger_leaf.c.kind == INGEST)))
+            ledger_leaf.c.item_sha256 == item.c.sha256, ledger_leaf.c.kind == INGEST,
+            _verified(report))))
         .order_by(item.c.sha256)
     ).scalars()
     for sha in orphan_items:
@@ -259,7 +271,8 @@ def _check_links(conn: Connection, report: Report) -> None:
         select(item_name.c.id, item_name.c.item_sha256, item_name.c.leaf_index)
         .select_from(item_name.outerjoin(ledger_leaf, ledger_leaf.c.idx == item_name.c.leaf_index))
         .where(ledger_leaf.c.idx.is_(None)
-               | (ledger_leaf.c.item_sha256 != item_name.c.item_sha256))
+               | (ledger_leaf.c.item_sha256 != item_name.c.item_sha256)
+               | ~_verified(report))
         .order_by(item_name.c.id)
     ).all()
     for _name_id, sha, leaf_index in bad_names:
@@ -274,7 +287,7 @@ def _check_items(conn: Connection, instance: Instance, report: Report,
         events = conn.execute(
             select(ledger_leaf.c.item_sha256, ledger_leaf.c.data)
             .where(ledger_leaf.c.item_sha256.in_([r.sha256 for r in page]))
-            .where(ledger_leaf.c.kind == INGEST)
+            .where(ledger_leaf.c.kind == INGEST, _verified(report))
         ).all()
         sizes: dict[str, set[Any]] = {}
         for sha, data in events:
@@ -289,7 +302,13 @@ def _check_items(conn: Connection, instance: Instance, report: Report,
                 report.add("event-size-mismatch", subject,
                            f"item sha256:{row.sha256} is {row.size} bytes; its ingest events "
                            f"say {sorted(sizes[row.sha256], key=str)}")
-            _check_blob(blobs, Digest(row.sha256), row.size, report, on_bytes)
+            try:
+                digest = Digest(row.sha256)
+            except BadInputError:
+                report.add("item-malformed", subject,
+                           f"the item row's digest {row.sha256!r} is not a SHA-256")
+                continue
+            _check_blob(blobs, digest, row.size, report, on_bytes)
 
 
 def _check_blob(blobs: Any, digest: Digest, size: int, report: Report,
@@ -297,16 +316,23 @@ def _check_blob(blobs: Any, digest: Digest, size: int, report: Report,
     subject = f"item {digest.hex}"
     try:
         handle = blobs.open(digest)
-    except SpravaError:
+    except NotFoundError:
         report.add("blob-missing", subject, f"the content of {digest} is missing from the store")
+        return
+    except SpravaError as exc:
+        report.add("blob-unreadable", subject, exc.message)
         return
     hasher = hashlib.sha256()
     seen = 0
-    with handle:
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-            seen += len(chunk)
-            on_bytes(len(chunk))
+    try:
+        with handle:
+            while chunk := handle.read(CHUNK):
+                hasher.update(chunk)
+                seen += len(chunk)
+                on_bytes(len(chunk))
+    except OSError as exc:
+        report.add("blob-unreadable", subject, f"reading {digest} failed: {exc.strerror}")
+        return
     report.bytes_hashed += seen
     if hasher.hexdigest() != digest.hex:
         report.add("blob-altered", subject,

@@ -60,23 +60,33 @@ def test_killed_ingest_always_leaves_a_verifiable_instance(
     started = time.monotonic()
     assert cli("ingest", str(folder)).code == 0
     full_run = time.monotonic() - started
+    # The window of kill moments narrows onto the work itself as rounds tell where it is:
+    # a kill that found nothing started moves the window's start up; one that came after
+    # the last commit moves its end down. Timing differs from machine to machine.
+    low, high = start_up * 0.8, full_run
     killed_mid_work = 0
     for round_no in range(1, ROUNDS + 1):
         _fill(folder, rnd, round_no)
         previous = verify_instance(instance)
         before, notes_before = previous.leaves, previous.notes
-        finished = _run_and_kill(cli, folder, rnd.uniform(start_up * 0.9, full_run))
+        delay = rnd.uniform(low, high)
+        finished = _run_and_kill(cli, folder, delay)
         current = open_instance(instance.settings)
         try:
             report = verify_instance(current)
         finally:
             current.close()
         assert report.ok, (round_no, [f.to_dict() for f in report.findings])
-        if finished is None and (before < report.leaves < before + 15
-                                 or report.notes != notes_before):
+        if finished is not None or report.leaves == before + 15:
+            high = delay
+        elif report.leaves == before and report.notes == notes_before:
+            low = delay
+        else:
             killed_mid_work += 1  # between commits, or with blobs written but not recorded
+        if high - low < 0.05:
+            low, high = max(0.0, low - 0.1), high + 0.1
     # The kills must really land inside ingests, not only before or after them.
-    assert killed_mid_work >= ROUNDS // 5, killed_mid_work
+    assert killed_mid_work >= ROUNDS // 3, killed_mid_work
     final = cli("ingest", str(folder))
     assert final.code == 0, final.stderr
     assert verify_instance(instance).ok

@@ -4,12 +4,16 @@ model that says exactly what the migrations build."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Column, Engine, MetaData, Text, inspect, select
 
 from sprava.audit import verify_instance
 from sprava.backends.db.engine import head_revision, make_engine, migrate, schema_revision
@@ -49,35 +53,67 @@ def _ingest(inst: Instance, folder: Path) -> None:
     assert (summary.stored, summary.already_held, summary.failed) == (2, 1, 0)
 
 
+def _vault_with_data(database_url: str, tmp_path: Path, engine: Engine) -> None:
+    """Migrate the empty database to head, then ingest files into it (and check them)."""
+    assert schema_revision(engine) is None
+    assert _tables(engine) == set()
+    migrate(engine, "head")
+    assert schema_revision(engine) == head_revision()
+    assert _tables(engine) == TABLES
+    inst = _init(_settings(tmp_path, database_url), database_url)
+    try:
+        _ingest(inst, tmp_path / "media")
+        report = verify_instance(inst)
+        assert report.ok, report.findings
+        assert (report.items, report.leaves, report.checkpoints) == (2, 3, 1)
+    finally:
+        inst.close()
+
+
+def _up_again(engine: Engine) -> None:
+    """After a downgrade to base: nothing left, and head builds a fresh, empty vault."""
+    assert _tables(engine) == set()
+    assert schema_revision(engine) is None
+    migrate(engine, "head")
+    assert schema_revision(engine) == head_revision()
+    assert _tables(engine) == TABLES
+    with engine.connect() as conn:
+        assert conn.execute(select(ledger_head.c.id, ledger_head.c.size)).all() == [(1, 0)]
+        assert conn.execute(select(item.c.sha256)).all() == []
+        assert conn.execute(select(ledger_leaf.c.idx)).all() == []
+
+
+def _alembic_downgrade(engine: Engine, revision: str) -> None:
+    """Alembic's own downgrade, on the migration scripts Sprava ships (not ``migrate``)."""
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("sprava.backends.db") / "migrations"))
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
 def test_down_to_base_with_data_and_up_again(database_url: str, tmp_path: Path) -> None:
+    """The round trip through ``sprava.backends.db.engine.migrate``."""
     engine = make_engine(database_url)
     try:
-        assert schema_revision(engine) is None
-        assert _tables(engine) == set()
-        migrate(engine, "head")
-        assert schema_revision(engine) == head_revision()
-        assert _tables(engine) == TABLES
-
-        inst = _init(_settings(tmp_path, database_url), database_url)
-        try:
-            _ingest(inst, tmp_path / "media")
-            report = verify_instance(inst)
-            assert report.ok, report.findings
-            assert (report.items, report.leaves, report.checkpoints) == (2, 3, 1)
-        finally:
-            inst.close()
-
+        _vault_with_data(database_url, tmp_path, engine)
         migrate(engine, "base")
-        assert _tables(engine) == set()
-        assert schema_revision(engine) is None
+        _up_again(engine)
+    finally:
+        engine.dispose()
 
-        migrate(engine, "head")
-        assert schema_revision(engine) == head_revision()
-        assert _tables(engine) == TABLES
-        with engine.connect() as conn:  # a fresh, empty vault again
-            assert conn.execute(select(ledger_head.c.id, ledger_head.c.size)).all() == [(1, 0)]
-            assert conn.execute(select(item.c.sha256)).all() == []
-            assert conn.execute(select(ledger_leaf.c.idx)).all() == []
+
+def test_migration_scripts_go_down_with_data_and_up_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The same round trip with the downgrade run by Alembic directly: the scripts
+    themselves drop everything, with data in the tables."""
+    engine = make_engine(database_url)
+    try:
+        _vault_with_data(database_url, tmp_path, engine)
+        _alembic_downgrade(engine, "base")
+        _up_again(engine)
     finally:
         engine.dispose()
 
@@ -94,13 +130,19 @@ def test_migrate_to_head_twice_is_harmless(database_url: str) -> None:
         engine.dispose()
 
 
-def test_open_instance_at_base_is_refused(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("downgrade", [
+    pytest.param(migrate, id="sprava-migrate"),
+    pytest.param(_alembic_downgrade, id="alembic-downgrade"),
+])
+def test_open_instance_at_base_is_refused(
+    database_url: str, tmp_path: Path, downgrade: Callable[[Engine, str], None]
+) -> None:
     settings = _settings(tmp_path, database_url)
     _init(settings, database_url).close()
     open_instance(settings).close()  # usable at head
     engine = make_engine(database_url)
     try:
-        migrate(engine, "base")
+        downgrade(engine, "base")
     finally:
         engine.dispose()
     with pytest.raises(ConfigurationError, match="schema is at nothing") as caught:
@@ -116,6 +158,13 @@ def test_model_matches_the_migrations(database_url: str) -> None:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "compare_server_default": True})
             differences = compare_metadata(context, metadata)
+            # and the comparison is not blind: a model one column ahead is told apart
+            drifted = MetaData(naming_convention=metadata.naming_convention)
+            for table in metadata.sorted_tables:
+                table.to_metadata(drifted)
+            drifted.tables["item"].append_column(Column("note", Text, nullable=True))
+            drift = compare_metadata(context, drifted)
         assert differences == []
+        assert [(d[0], d[2], d[3].name) for d in drift] == [("add_column", "item", "note")]
     finally:
         engine.dispose()

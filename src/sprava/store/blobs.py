@@ -24,7 +24,12 @@ from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 from sprava.domain.digest import Digest
-from sprava.errors import BackendUnavailableError, ConfigurationError, NotFoundError
+from sprava.errors import (
+    BackendUnavailableError,
+    BadInputError,
+    ConfigurationError,
+    NotFoundError,
+)
 
 CHUNK = 1 << 20
 _SMALL = 4 * CHUNK  # below this, one thread is faster than a pipeline
@@ -146,8 +151,12 @@ class LocalBlobStore:
     def open(self, digest: Digest) -> BinaryIO:
         try:
             return self.path_of(digest).open("rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError(f"no blob {digest} in the store", code="blob-missing") from None
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot read blob {digest}: {exc.strerror}", code="blob-unreadable"
+            ) from exc
 
     def size_of(self, digest: Digest) -> int:
         return self.path_of(digest).stat().st_size
@@ -160,8 +169,8 @@ class LocalBlobStore:
                 for blob in sorted(second.iterdir()) if second.is_dir() else ():
                     try:
                         yield Digest(blob.name)
-                    except ValueError:
-                        continue
+                    except BadInputError:
+                        continue  # not a blob: a stray file is no evidence
 
     def put_fd(self, fd: int) -> StoredBlob:
         """Stream ``fd`` into the store; see the module docstring for the guarantees."""

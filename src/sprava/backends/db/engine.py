@@ -103,19 +103,22 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     with write_transaction(engine) as conn:
         config = _alembic_config(conn)
-        current = _current_revision(conn)
-        target = revision
-        if target in ("head", "heads") or current is None or _is_ahead(config, target, current):
-            command.upgrade(config, target)
+        if _is_upgrade(config, revision, _current_revision(conn)):
+            command.upgrade(config, revision)
         else:
-            command.downgrade(config, target)
+            command.downgrade(config, revision)
 
 
-def _is_ahead(config: Any, target: str, current: str) -> bool:
+def _is_upgrade(config: Any, target: str, current: str | None) -> bool:
+    """Whether reaching ``target`` from ``current`` goes forward (or stays put)."""
     from alembic.script import ScriptDirectory
 
+    if current is None or target in ("head", "heads"):
+        return True
+    if target == "base":
+        return False
     script = ScriptDirectory.from_config(config)
-    return any(rev.revision == target for rev in script.iterate_revisions(target, current))
+    return any(rev.revision == current for rev in script.iterate_revisions(target, "base"))
 
 
 def _current_revision(conn: Connection) -> str | None:
