@@ -342,6 +342,19 @@ def _check_blob(blobs: Any, digest: Digest, size: int, report: Report,
                    f"{digest} is recorded as {size} bytes, the store holds {seen}")
 
 
+def _count_unreferenced(conn: Connection, instance: Instance) -> int:
+    """Blobs no item names: a merge of two sorted streams, so memory stays flat."""
+    known = (row.sha256 for page in _item_pages(conn) for row in page)
+    current = next(known, None)
+    count = 0
+    for digest in instance.blobs.digests():  # sorted, as the item pages are
+        while current is not None and current < digest.hex:
+            current = next(known, None)
+        if current != digest.hex:
+            count += 1
+    return count
+
+
 def total_blob_bytes(instance: Instance) -> int:
     with read_transaction(instance.engine) as conn:
         return int(conn.execute(select(func.coalesce(func.sum(item.c.size), 0))).scalar_one())
@@ -355,9 +368,7 @@ def verify_instance(instance: Instance,
         _LedgerCheck(conn, instance, report).run()
         _check_links(conn, report)
         _check_items(conn, instance, report, on_bytes)
-        held = {d.hex for d in instance.blobs.digests()}
-        known = set(conn.execute(select(item.c.sha256)).scalars())
-    unreferenced = len(held - known)
+        unreferenced = _count_unreferenced(conn, instance)
     if unreferenced:
         report.notes.append(
             f"{unreferenced} stored blob(s) belong to no item (left by an interrupted ingest; "

@@ -36,12 +36,10 @@ def run_ingest(instance: Instance, paths: list[bytes], *, source: str | None,
         target.print(f"[{style}]{result.status:<12}[/] ", end="", markup=True)
         target.print(detail, markup=False)
 
-    show_bar = not as_json and sys.stderr.isatty()
-    if show_bar:
+    if not as_json and sys.stderr.isatty():
         from rich.progress import (
             BarColumn,
             DownloadColumn,
-            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeRemainingColumn,
@@ -49,19 +47,19 @@ def run_ingest(instance: Instance, paths: list[bytes], *, source: str | None,
         )
 
         files_total = sum(1 for _ in plan)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      console=err, transient=True) as files_bar, \
-             Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as bytes_bar:
-            files_task = files_bar.add_task("files", total=files_total)
-            bytes_task = bytes_bar.add_task("bytes", total=total_bytes)
+        files_done = 0
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), TimeRemainingColumn(), console=err,
+                      transient=True) as bar:
+            task = bar.add_task(f"0/{files_total} files", total=total_bytes)
 
             def on_result(result: IngestResult) -> None:
-                files_bar.advance(files_task)
+                nonlocal files_done
+                files_done += 1
+                bar.update(task, description=f"{files_done}/{files_total} files")
                 report(result)
 
-            summary = ingestor.run(plan, on_result,
-                                   lambda n: bytes_bar.advance(bytes_task, n))
+            summary = ingestor.run(plan, on_result, lambda n: bar.advance(task, n))
     else:
         summary = ingestor.run(plan, report)
     if not as_json:

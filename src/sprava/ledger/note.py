@@ -179,10 +179,9 @@ class NoteSigner:
 def _check_text(text: str) -> bytes:
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline", code="malformed-note")
-    if "\n\n" in text or any(ord(c) < 0x20 and c != "\n" for c in text):
-        raise NoteError(
-            "note text must not hold blank lines or control characters", code="malformed-note"
-        )
+    # Blank lines are allowed: the signatures start after the *last* blank line.
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise NoteError("note text must not hold control characters", code="malformed-note")
     return text.encode()
 
 

@@ -17,7 +17,7 @@ import queue
 import secrets
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -48,7 +48,7 @@ class StoredBlob:
 class BlobStore(Protocol):
     """Where originals live, addressed by SHA-256."""
 
-    def put_fd(self, fd: int) -> StoredBlob:
+    def put_fd(self, fd: int, progress: Callable[[int], None] | None = None) -> StoredBlob:
         """Store what can be read from ``fd`` until EOF, hashing it in the same pass."""
         ...
 
@@ -63,6 +63,10 @@ class BlobStore(Protocol):
         ...
 
     def clean_temp(self) -> int: ...
+
+
+def _ignore(_size: int) -> None:
+    return None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -172,8 +176,11 @@ class LocalBlobStore:
                     except BadInputError:
                         continue  # not a blob: a stray file is no evidence
 
-    def put_fd(self, fd: int) -> StoredBlob:
-        """Stream ``fd`` into the store; see the module docstring for the guarantees."""
+    def put_fd(self, fd: int, progress: Callable[[int], None] | None = None) -> StoredBlob:
+        """Stream ``fd`` into the store; see the module docstring for the guarantees.
+
+        ``progress`` is told the size of each chunk read.
+        """
         tmp = self._tmp / f"in-{secrets.token_hex(12)}"
         try:
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -186,7 +193,7 @@ class LocalBlobStore:
             # Held until the blob is committed, so that clean_temp() in another process
             # can tell a live temporary from one left by a killed process.
             fcntl.flock(out, fcntl.LOCK_EX)
-            digest, size, head = self._copy(fd, out)
+            digest, size, head = self._copy(fd, out, progress or _ignore)
             if self._fsync:
                 os.fsync(out)
             os.fchmod(out, 0o400)
@@ -197,15 +204,18 @@ class LocalBlobStore:
         finally:
             os.close(out)
 
-    def _copy(self, src: int, out: int) -> tuple[Digest, int, bytes]:
+    def _copy(self, src: int, out: int,
+              progress: Callable[[int], None]) -> tuple[Digest, int, bytes]:
         hasher = hashlib.sha256()
         first = os.read(src, CHUNK)
+        progress(len(first))
         head = first[:4096]
         if len(first) < CHUNK:  # the whole file fits in one read: no pipeline needed
             hasher.update(first)
             _write_all(out, first)
             size = len(first)
             while chunk := os.read(src, CHUNK):
+                progress(len(chunk))
                 hasher.update(chunk)
                 _write_all(out, chunk)
                 size += len(chunk)
@@ -222,6 +232,7 @@ class LocalBlobStore:
                 if writer.error is not None:
                     break
                 chunk = os.read(src, CHUNK)
+                progress(len(chunk))
         finally:
             writer.chunks.put(None)
             writer.join()

@@ -259,13 +259,21 @@ class Ingestor:
             if isinstance(entry, IngestResult):
                 emit(entry)
                 continue
-            outcome = self._store(entry)
+            reported = 0
+
+            def progress(size: int) -> None:
+                nonlocal reported
+                reported += size
+                on_bytes(size)
+
+            outcome = self._store(entry, progress)
             if isinstance(outcome, IngestResult):
                 emit(outcome)
             else:
                 pending.append(outcome)
                 summary.bytes += outcome.blob.size
-            on_bytes(entry.size)
+            if reported < entry.size:  # failed, or shrank since the walk: keep totals right
+                on_bytes(entry.size - reported)
             if pending and (len(pending) >= self.batch_files
                             or time.monotonic() - started > _MAX_BATCH_SECONDS):
                 for result in self._record(pending, summary):
@@ -276,7 +284,8 @@ class Ingestor:
                 emit(result)
         return summary
 
-    def _store(self, cand: _Candidate) -> _Pending | IngestResult:
+    def _store(self, cand: _Candidate,
+               progress: Callable[[int], None]) -> _Pending | IngestResult:
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
         if cand.nofollow:
             flags |= os.O_NOFOLLOW
@@ -295,7 +304,7 @@ class Ingestor:
                 return _skipped(cand.name,
                                 f"{display_name(cand.name)} is {_kind(st.st_mode)}; skipped")
             try:
-                blob = self.instance.blobs.put_fd(fd)
+                blob = self.instance.blobs.put_fd(fd, progress)
             except OSError as exc:
                 return _failed(cand.name, "read-error",
                                f"reading {display_name(cand.name)} failed: {exc.strerror}")
