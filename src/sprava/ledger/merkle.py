@@ -10,8 +10,9 @@ Every subtree that appears in such a tree starts at a multiple of a power of two
 as large as itself, so it is a run of *perfect* subtrees (sizes the binary digits of its
 length, largest first). A store therefore keeps only perfect nodes, addressed by
 ``NodeId(level, index)`` (covering leaves ``index·2^level`` to ``(index+1)·2^level``), and a
-proof needs O(log n) of them: :func:`inclusion_nodes` and :func:`consistency_nodes` say
-which, and :func:`assemble` folds them into the proof.
+proof needs O(log n) of them: :func:`inclusion_ranges` and :func:`consistency_ranges` say
+which subtrees, :func:`nodes_for` which stored nodes make them, and :func:`assemble` folds
+those into the proof.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ class CompactRange:
     __slots__ = ("_stack", "size")
 
     def __init__(self, size: int = 0, roots: Sequence[bytes] = ()) -> None:
+        if size < 0:
+            raise ValueError("a tree size is never negative")
         expected = range_nodes(0, size)
         if len(roots) != len(expected):
             raise ValueError(f"a tree of {size} leaves has {len(expected)} perfect roots")

@@ -241,6 +241,13 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def to_text(self) -> str:
+        """The checkpoint body; refuses fields that would not parse back to themselves."""
+        if not self.origin or any(ord(c) < 0x20 for c in self.origin + "".join(self.extensions)):
+            raise NoteError("a checkpoint origin is one non-empty line",
+                            code="malformed-checkpoint")
+        if self.size < 0 or len(self.root) != 32 or any(not e for e in self.extensions):
+            raise NoteError("a checkpoint has a size ≥ 0, a 32-byte root and non-empty extensions",
+                            code="malformed-checkpoint")
         lines = [self.origin, str(self.size), base64.b64encode(self.root).decode()]
         return "\n".join([*lines, *self.extensions]) + "\n"
 
