@@ -143,6 +143,7 @@ class Cli:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPRAVA_")}
         env["SPRAVA_HOME"] = str(self.home)
+        env["SPRAVA_BACKGROUND_JOBS"] = "0"  # tests run analysis explicitly, with --wait
         return env
 
     def argv(self, *args: str) -> list[str]:

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, select
 
 from sprava.backends.db.engine import read_transaction
-from sprava.backends.db.tables import item, item_name, ledger_leaf, ledger_node
-from sprava.domain.custody import INGEST, decode_leaf
+from sprava.backends.db.tables import derived_item, item, item_name, ledger_leaf, ledger_node
+from sprava.domain.custody import DERIVE, ITEM_ORIGINS, decode_leaf
 from sprava.domain.digest import Digest
 from sprava.errors import BadInputError, NotFoundError, SpravaError
 from sprava.instance import Instance
@@ -36,8 +36,8 @@ _ORDER = (
     "checkpoint-signature", "checkpoint-root-mismatch", "checkpoint-inconsistent",
     "checkpoint-ahead", "leaves-beyond-checkpoint", "no-checkpoint",
     "item-without-ingest-event", "event-without-item", "event-size-mismatch",
-    "name-event-mismatch", "item-malformed", "blob-missing", "blob-unreadable",
-    "blob-altered", "blob-size-mismatch",
+    "name-event-mismatch", "derived-event-mismatch", "item-malformed", "blob-missing",
+    "blob-unreadable", "blob-altered", "blob-size-mismatch",
 )
 
 
@@ -251,16 +251,16 @@ def _check_links(conn: Connection, report: Report) -> None:
     """Items and ingest events name each other, through columns checked against the leaves."""
     orphan_items = conn.execute(
         select(item.c.sha256).where(~exists().where(and_(
-            ledger_leaf.c.item_sha256 == item.c.sha256, ledger_leaf.c.kind == INGEST,
+            ledger_leaf.c.item_sha256 == item.c.sha256, ledger_leaf.c.kind.in_(ITEM_ORIGINS),
             _verified(report))))
         .order_by(item.c.sha256)
     ).scalars()
     for sha in orphan_items:
         report.add("item-without-ingest-event", f"item {sha}",
-                   f"item sha256:{sha} has no ingest event in the ledger")
+                   f"item sha256:{sha} has no ingest or derive event in the ledger")
     orphan_events = conn.execute(
         select(ledger_leaf.c.idx, ledger_leaf.c.item_sha256)
-        .where(ledger_leaf.c.kind == INGEST)
+        .where(ledger_leaf.c.kind.in_(ITEM_ORIGINS))
         .where(~exists().where(item.c.sha256 == ledger_leaf.c.item_sha256))
         .order_by(ledger_leaf.c.idx)
     ).all()
@@ -280,6 +280,27 @@ def _check_links(conn: Connection, report: Report) -> None:
                    f"a name of sha256:{sha} cites leaf {leaf_index}, which records other content")
 
 
+def _check_derivations(conn: Connection, report: Report) -> None:
+    """Each derived item cites the derive event that names its original and how it was made."""
+    rows = conn.execute(
+        select(derived_item.c.sha256, derived_item.c.original_sha256, derived_item.c.kind,
+               derived_item.c.leaf_index, ledger_leaf.c.data)
+        .select_from(derived_item.outerjoin(
+            ledger_leaf, and_(ledger_leaf.c.idx == derived_item.c.leaf_index, _verified(report))))
+        .order_by(derived_item.c.sha256)
+    ).all()
+    for sha, original, kind, leaf_index, data in rows:
+        try:
+            body = decode_leaf(bytes(data)) if data is not None else {}
+        except BadInputError:
+            body = {}
+        if (body.get("kind"), body.get("sha256"), body.get("original"),
+                body.get("derivation")) != (DERIVE, sha, original, kind):
+            report.add("derived-event-mismatch", f"item {sha}",
+                       f"sha256:{sha} is recorded as a {kind} of sha256:{original}, but leaf "
+                       f"{leaf_index} does not say so")
+
+
 def _check_items(conn: Connection, instance: Instance, report: Report,
                  on_bytes: Callable[[int], None]) -> None:
     blobs = instance.blobs
@@ -287,7 +308,7 @@ def _check_items(conn: Connection, instance: Instance, report: Report,
         events = conn.execute(
             select(ledger_leaf.c.item_sha256, ledger_leaf.c.data)
             .where(ledger_leaf.c.item_sha256.in_([r.sha256 for r in page]))
-            .where(ledger_leaf.c.kind == INGEST, _verified(report))
+            .where(ledger_leaf.c.kind.in_(ITEM_ORIGINS), _verified(report))
         ).all()
         sizes: dict[str, set[Any]] = {}
         for sha, data in events:
@@ -367,6 +388,7 @@ def verify_instance(instance: Instance,
     with read_transaction(instance.engine) as conn:
         _LedgerCheck(conn, instance, report).run()
         _check_links(conn, report)
+        _check_derivations(conn, report)
         _check_items(conn, instance, report, on_bytes)
         unreferenced = _count_unreferenced(conn, instance)
     if unreferenced:

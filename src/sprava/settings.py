@@ -47,7 +47,31 @@ class Settings:
         metadata={"help": "who custody events name as actor for this user's commands"})
     batch_files: int = field(
         default=64, metadata={"help": "files written per database transaction when ingesting "
-                              "(each transaction ends with a signed checkpoint)"})
+                              "(each transaction ends with a signed checkpoint)",
+                              "range": (1, 100_000)})
+    workers: int = field(
+        default=2, metadata={"help": "analysis worker processes that `sprava jobs run` and "
+                             "`sprava ingest --wait` start", "range": (1, 256)})
+    background_jobs: bool = field(
+        default=True, metadata={"help": "after `sprava ingest` without --wait, analyse in a "
+                                "background process"})
+    job_lease_seconds: float = field(
+        default=900.0, metadata={"help": "how long a worker holds a job before another may "
+                                 "take it over (a worker that died on this machine is "
+                                 "noticed at once)", "range": (1, 86_400)})
+    job_max_attempts: int = field(
+        default=3, metadata={"help": "times a job may be started before it is failed",
+                             "range": (1, 100)})
+    analysis_max_seconds: float = field(
+        default=600.0, metadata={"help": "wall-clock limit for one job; the worker is ended "
+                                 "and the job failed with `time-limit`", "range": (1, 86_400)})
+    analysis_max_memory_mb: int = field(
+        default=4096, metadata={"help": "address-space cap of a worker process, in MiB "
+                                "(0: no cap)", "range": (0, 1_048_576)})
+    max_pixels: int = field(
+        default=100_000_000, metadata={"help": "largest image or frame analysis decodes; "
+                                       "larger ones (decompression bombs) are refused",
+                                       "range": (1, 10_000_000_000)})
 
     @property
     def key_file(self) -> Path:
@@ -65,20 +89,34 @@ class Settings:
         return replace(self, home=home, database_url=db, blob_url=blobs)
 
 
-_KEYS = {f.name for f in fields(Settings)} - {"home"}
+_FIELDS = {f.name: f for f in fields(Settings)}
+_KEYS = set(_FIELDS) - {"home"}
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
-    if name == "batch_files":
+    kind = _TYPES[name]
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{origin}: {name} must be true or false", code="bad-setting")
+    if kind in ("int", "float"):
+        low, high = _FIELDS[name].metadata["range"]
         try:
-            number = int(value)
+            number = int(value) if kind == "int" else float(value)
         except (TypeError, ValueError):
-            number = 0
-        if not 1 <= number <= 100_000:
+            number = None
+        if isinstance(value, bool) or number is None or not low <= number <= high:
             raise ConfigurationError(
-                f"{origin}: batch_files must be a whole number from 1 to 100000",
-                code="bad-setting",
-            )
+                f"{origin}: {name} must be a {'whole ' if kind == 'int' else ''}number "
+                f"from {low} to {high}", code="bad-setting")
         return number
     if not isinstance(value, str):
         raise ConfigurationError(f"{origin}: {name} must be text", code="bad-setting")

@@ -24,7 +24,7 @@ from sprava.settings import Settings, load_settings
 from sprava.store.ingest import Ingestor
 
 TABLES = {"source", "item", "item_name", "ledger_head", "ledger_leaf", "ledger_node",
-          "ledger_checkpoint"}
+          "ledger_checkpoint", "job", "analysis", "phash", "item_cluster", "derived_item"}
 
 
 def _tables(engine: Engine) -> set[str]:

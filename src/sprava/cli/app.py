@@ -110,16 +110,27 @@ def build_app() -> typer.Typer:
         source: Annotated[str | None, typer.Option(help="Where these files came from.")] = None,
         follow_links: Annotated[bool, typer.Option(
             "--follow-links", help="Follow links that lead outside the folders given.")] = False,
+        wait: Annotated[bool, typer.Option(
+            "--wait", help="Wait for the analysis of what was ingested.")] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """Store files bit for bit under their SHA-256, each with a custody event."""
+        """Store files bit for bit under their SHA-256, each with a custody event.
+
+        Photos, videos and audio are then analysed in the background (or, with --wait,
+        before the command returns).
+        """
         from sprava.cli.ingest_view import run_ingest
+        from sprava.cli.jobs_cmd import run_jobs, start_background
 
         instance = open_current()
         try:
             raw_paths = [os.fsencode(p) for p in paths]
             failed = run_ingest(instance, raw_paths, source=source, follow_links=follow_links,
                                 as_json=as_json)
+            if wait:
+                run_jobs(instance, quiet=as_json)
+            elif instance.settings.background_jobs:
+                start_background(str(instance.settings.home))
         finally:
             instance.close()
         if failed:
@@ -206,9 +217,11 @@ def build_app() -> typer.Typer:
         if not ok:
             raise typer.Exit(ExitCode.FAILED)
 
+    from sprava.cli.jobs_cmd import build_jobs
     from sprava.cli.ledger_cmd import build_ledger
 
     app.add_typer(build_ledger(open_current), name="ledger")
+    app.add_typer(build_jobs(open_current), name="jobs")
     return app
 
 

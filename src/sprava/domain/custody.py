@@ -21,6 +21,8 @@ from sprava.errors import BadInputError
 
 EVENT_VERSION = 1
 INGEST = "ingest"
+DERIVE = "derive"
+ITEM_ORIGINS = (INGEST, DERIVE)  # an item enters the vault by one of these events
 
 
 def rfc3339(moment: datetime) -> str:
@@ -65,6 +67,20 @@ def ingest_event(
     return CustodyEvent(
         INGEST, time, actor, {"sha256": sha256, "size": size, "source": source, "new": new}
     )
+
+
+def derive_event(
+    *, sha256: str, size: int, original: str, derivation: str, tool: str,
+    settings: Mapping[str, Any], actor: str, time: datetime
+) -> CustodyEvent:
+    """The event recorded when a derived item (a redacted copy, a thumbnail) is made.
+
+    It names the original and exactly how the copy was made, so that anyone can tell what
+    was changed and by which tool and settings.
+    """
+    return CustodyEvent(DERIVE, time, actor, {
+        "sha256": sha256, "size": size, "original": original, "derivation": derivation,
+        "tool": tool, "settings": dict(settings)})
 
 
 def decode_leaf(data: bytes) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select
 
@@ -31,6 +31,8 @@ from sprava.domain.custody import ingest_event
 from sprava.domain.mediatype import sniff
 from sprava.errors import BadInputError, SpravaError
 from sprava.instance import Instance
+from sprava.jobs import queue
+from sprava.jobs.kinds import ANALYSE, analysable
 from sprava.ledger.log import LedgerAppender
 from sprava.store.blobs import StoredBlob
 
@@ -331,7 +333,8 @@ class Ingestor:
             digests = sorted({p.blob.digest.hex for p in pending})
             held = set(conn.execute(select(item.c.sha256).where(item.c.sha256.in_(digests)))
                        .scalars())
-            new_items, names = [], []
+            new_items: list[dict[str, Any]] = []
+            names: list[dict[str, Any]] = []
             for p in pending:
                 sha = p.blob.digest.hex
                 is_new = sha not in held
@@ -351,6 +354,9 @@ class Ingestor:
                     p.blob.size, media_type, index))
             if new_items:
                 conn.execute(insert(item), new_items)
+                for new in new_items:  # queued with the item: a crash cannot lose the job
+                    if analysable(new["media_type"]):
+                        queue.enqueue(conn, ANALYSE, new["sha256"])
             conn.execute(insert(item_name), names)
             checkpoint = appender.finish()
         if checkpoint is not None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -120,4 +121,75 @@ ledger_checkpoint = Table(
     Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("note", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# --- media pipeline (0002) ---------------------------------------------------------------
+
+# Background work, claimed by workers with a lease so that a killed worker's job is taken
+# up again; ``key`` makes enqueueing the same work twice a no-op.
+job = Table(
+    "job",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("item_sha256", String(64), ForeignKey("item.sha256"), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("worker", String(100), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_job_status", "status"),
+)
+
+# The outcome of one analysis step on one item: its result as JSON, or why it failed.
+analysis = Table(
+    "analysis",
+    metadata,
+    Column("item_sha256", String(64), ForeignKey("item.sha256"), primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("result", Text, nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("tool", String(200), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Perceptual hashes; ``id`` is the key the near-duplicate index stores.
+phash = Table(
+    "phash",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("item.sha256"), nullable=False),
+    Column("frame_second", Float, nullable=True),
+    Column("hash", String(64), nullable=False),
+    Column("quality", Integer, nullable=False),
+    Index("ix_phash_item_sha256", "item_sha256"),
+)
+
+# Near-duplicate clusters: every item whose hashes came close to another's shares a
+# cluster, named by its earliest member.
+item_cluster = Table(
+    "item_cluster",
+    metadata,
+    Column("item_sha256", String(64), ForeignKey("item.sha256"), primary_key=True),
+    Column("cluster", String(64), nullable=False),
+    Index("ix_item_cluster_cluster", "cluster"),
+)
+
+# A derived item (redacted copy, thumbnail) names its original and how it was made.
+derived_item = Table(
+    "derived_item",
+    metadata,
+    Column("sha256", String(64), ForeignKey("item.sha256"), primary_key=True),
+    Column("original_sha256", String(64), ForeignKey("item.sha256"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("settings", Text, nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Index("ix_derived_item_original_sha256", "original_sha256"),
 )

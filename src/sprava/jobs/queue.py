@@ -1,0 +1,154 @@
+"""The job queue on the database: enqueue once, claim with a lease, finish or fail.
+
+Threat guarded against: losing or repeating work when a worker dies. A job is claimed by
+writing a lease into its row; a worker killed mid-job simply lets the lease run out and
+the next worker takes the job again. Handlers are idempotent (their results are keyed by
+item and step, derived items by content), so running a job twice has the effect of
+running it once. A job that keeps killing its worker is failed after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import rfc8785
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from sprava.backends.db.engine import write_transaction
+from sprava.backends.db.tables import job
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    item_sha256: str
+    params: dict[str, Any]
+    attempts: int
+
+
+def job_key(kind: str, item_sha256: str, params: Mapping[str, Any]) -> str:
+    """The identity of a piece of work: the same kind, item and parameters is one job."""
+    body = rfc8785.dumps({"kind": kind, "item": item_sha256, "params": dict(params)})
+    return hashlib.sha256(body).hexdigest()
+
+
+def enqueue(conn: Connection, kind: str, item_sha256: str,
+            params: Mapping[str, Any] | None = None) -> bool:
+    """Queue a job in the caller's transaction; returns False when it was queued before."""
+    params = dict(params or {})
+    key = job_key(kind, item_sha256, params)
+    if conn.execute(select(job.c.id).where(job.c.key == key)).first() is not None:
+        return False
+    now = datetime.now(UTC)
+    conn.execute(insert(job).values(
+        key=key, kind=kind, item_sha256=item_sha256, params=json.dumps(params, sort_keys=True),
+        status=QUEUED, attempts=0, created_at=now, updated_at=now))
+    return True
+
+
+def requeue(conn: Connection, kind: str, item_sha256: str,
+            params: Mapping[str, Any] | None = None) -> None:
+    """Queue a job again even if it ran before (after an upgrade of the analysers)."""
+    params = dict(params or {})
+    key = job_key(kind, item_sha256, params)
+    if not enqueue(conn, kind, item_sha256, params):
+        conn.execute(update(job).where(job.c.key == key).values(
+            status=QUEUED, attempts=0, lease_until=None, worker=None, error_code=None,
+            error_message=None, updated_at=datetime.now(UTC)))
+
+
+def claim(engine: Engine, worker: str, lease_seconds: float, max_attempts: int) -> Job | None:
+    """Take the oldest job that is queued or whose lease ran out; None when there is none."""
+    now = datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        while True:
+            row = conn.execute(
+                select(job.c.id, job.c.kind, job.c.item_sha256, job.c.params, job.c.attempts)
+                .where(or_(job.c.status == QUEUED,
+                           and_(job.c.status == RUNNING, job.c.lease_until < now)))
+                .order_by(job.c.id).limit(1).with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            if row.attempts >= max_attempts:
+                conn.execute(update(job).where(job.c.id == row.id).values(
+                    status=FAILED, error_code="too-many-attempts",
+                    error_message=f"the job stopped its worker {row.attempts} times",
+                    lease_until=None, updated_at=now))
+                continue
+            conn.execute(update(job).where(job.c.id == row.id).values(
+                status=RUNNING, attempts=row.attempts + 1, worker=worker,
+                lease_until=now + timedelta(seconds=lease_seconds), updated_at=now))
+            return Job(row.id, row.kind, row.item_sha256, json.loads(row.params),
+                       row.attempts + 1)
+
+
+def _finish(engine: Engine, claimed: Job, worker: str, **values: Any) -> bool:
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            update(job).where(job.c.id == claimed.id, job.c.worker == worker,
+                              job.c.status == RUNNING)
+            .values(lease_until=None, updated_at=datetime.now(UTC), **values))
+        return bool(result.rowcount)
+
+
+def complete(engine: Engine, claimed: Job, worker: str) -> bool:
+    """Mark done; False when the lease was lost to another worker meanwhile."""
+    return _finish(engine, claimed, worker, status=DONE, error_code=None, error_message=None)
+
+
+def fail(engine: Engine, claimed: Job, worker: str, code: str, message: str) -> bool:
+    return _finish(engine, claimed, worker, status=FAILED, error_code=code,
+                   error_message=message[:2000])
+
+
+def fail_crashed(engine: Engine, job_id: int, code: str, message: str) -> None:
+    """Fail a job whose worker died under it (reported by the worker's parent)."""
+    with write_transaction(engine) as conn:
+        conn.execute(update(job).where(job.c.id == job_id, job.c.status == RUNNING).values(
+            status=FAILED, error_code=code, error_message=message, lease_until=None,
+            updated_at=datetime.now(UTC)))
+
+
+def release_dead(engine: Engine, host: str, is_alive: Callable[[int], bool]) -> int:
+    """Put back jobs held by workers of this host whose process is gone; returns how many.
+
+    Saves waiting out the lease after a crash or a kill of the whole runner.
+    """
+    with write_transaction(engine) as conn:
+        held = conn.execute(select(job.c.id, job.c.worker).where(
+            job.c.status == RUNNING, job.c.worker.like(host + ":%"))).all()
+        dead = [row.id for row in held
+                if not row.worker.rpartition(":")[2].isdigit()
+                or not is_alive(int(row.worker.rpartition(":")[2]))]
+        if dead:
+            conn.execute(update(job).where(job.c.id.in_(dead), job.c.status == RUNNING).values(
+                status=QUEUED, lease_until=None, worker=None, updated_at=datetime.now(UTC)))
+        return len(dead)
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(job.c.status, func.count()).group_by(job.c.status))
+    found = {status: int(n) for status, n in rows}
+    return {status: found.get(status, 0) for status in (QUEUED, RUNNING, DONE, FAILED)}
+
+
+def failures(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(job.c.id, job.c.kind, job.c.item_sha256, job.c.error_code, job.c.error_message,
+               job.c.attempts)
+        .where(job.c.status == FAILED).order_by(job.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+def pending(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(job)
+                            .where(job.c.status.in_((QUEUED, RUNNING)))).scalar_one())
