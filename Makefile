@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 venv: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[media]'
 
 test-venv: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
@@ -20,8 +20,12 @@ demo: venv
 	rm -rf demo-media
 	$(BIN)/python demo/make_media.py demo-media
 	$(BIN)/sprava --home $(HOME_DIR) init
-	$(BIN)/sprava --home $(HOME_DIR) ingest demo-media --source "demo volunteer"
+	$(BIN)/sprava --home $(HOME_DIR) ingest demo-media --source "demo volunteer" --wait
 	$(BIN)/sprava --home $(HOME_DIR) items
+	$(BIN)/sprava --home $(HOME_DIR) jobs
+	$(BIN)/sprava --home $(HOME_DIR) similar "demo-media/2020-08-10 Pushkinskaya/IMG_0412.png"
+	$(BIN)/sprava --home $(HOME_DIR) redact "demo-media/2020-08-10 Pushkinskaya/IMG_0413.png" \
+		--out demo-media/IMG_0413-redacted.png
 	$(BIN)/sprava --home $(HOME_DIR) verify
 	$(BIN)/sprava --home $(HOME_DIR) ledger checkpoint
 	@echo "Instance in $(HOME_DIR): try '$(BIN)/sprava --home $(HOME_DIR) show <sha256 prefix>'"

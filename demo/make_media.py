@@ -42,6 +42,10 @@ def make(folder: Path) -> None:
     reposts = folder / "telegram re-posts"
     reposts.mkdir(exist_ok=True)
     (reposts / "photo_2020-08-11_09-14-02.png").write_bytes((photos / "IMG_0412.png").read_bytes())
+    # The same scene cropped by a few pixels on the left, as re-posts often are.
+    first = scenes["IMG_0412.png"]
+    (reposts / "photo_2020-08-11_10-02-45.png").write_bytes(
+        _png(155, 120, lambda x, y: first(x + 5, y)))
     (folder / "statement-witness-W7.txt").write_text(
         "Statement of witness W7 (pseudonym), taken 2020-08-12.\n"
         "At about 22:40 a group of riot police without insignia detained three people\n"

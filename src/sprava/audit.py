@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, and_, exists, func, inspect, select
 
 from sprava.backends.db.engine import read_transaction
 from sprava.backends.db.tables import derived_item, item, item_name, ledger_leaf, ledger_node
@@ -38,6 +38,7 @@ _ORDER = (
     "item-without-ingest-event", "event-without-item", "event-size-mismatch",
     "name-event-mismatch", "derived-event-mismatch", "item-malformed", "blob-missing",
     "blob-unreadable", "blob-altered", "blob-size-mismatch",
+    "catalogue-change-mismatch", "catalogue-row-unrecorded", "catalogue-row-altered",
 )
 
 
@@ -389,6 +390,10 @@ def verify_instance(instance: Instance,
         _LedgerCheck(conn, instance, report).run()
         _check_links(conn, report)
         _check_derivations(conn, report)
+        if inspect(conn).has_table("catalogue_change"):  # absent below schema 0003
+            from sprava.catalogue.verify import check_catalogue
+
+            report.findings.extend(check_catalogue(conn, report.leaves))
         _check_items(conn, instance, report, on_bytes)
         unreferenced = _count_unreferenced(conn, instance)
     if unreferenced:

@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, Text, inspect, select
 
+import sprava.backends.db.catalogue_tables  # noqa: F401  (registers the catalogue tables)
 from sprava.audit import verify_instance
 from sprava.backends.db.engine import head_revision, make_engine, migrate, schema_revision
 from sprava.backends.db.tables import item, ledger_head, ledger_leaf, metadata
@@ -24,7 +25,10 @@ from sprava.settings import Settings, load_settings
 from sprava.store.ingest import Ingestor
 
 TABLES = {"source", "item", "item_name", "ledger_head", "ledger_leaf", "ledger_node",
-          "ledger_checkpoint", "job", "analysis", "phash", "item_cluster", "derived_item"}
+          "ledger_checkpoint", "job", "analysis", "phash", "item_cluster", "derived_item",
+          "vocabulary_term", "incident", "incident_violation", "unit", "unit_name", "person",
+          "person_identifier", "claim", "claim_source", "act", "act_item", "case_record",
+          "case_incident", "case_claim", "case_item", "catalogue_change"}
 
 
 def _tables(engine: Engine) -> set[str]:

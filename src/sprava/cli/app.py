@@ -219,7 +219,9 @@ def build_app() -> typer.Typer:
 
     from sprava.cli.jobs_cmd import build_jobs
     from sprava.cli.ledger_cmd import build_ledger
+    from sprava.cli.media_cmd import register as register_media
 
+    register_media(app, open_current)
     app.add_typer(build_ledger(open_current), name="ledger")
     app.add_typer(build_jobs(open_current), name="jobs")
     return app

@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from sprava.errors import SpravaError
@@ -68,13 +69,15 @@ def run_one(instance: Any, claimed: queue.Job, worker: str) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (killed, not yet reaped) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    except PermissionError:
+    except OSError:
         return True
-    return True
+    state = stat.rpartition(")")[2].split()[:1]
+    return state not in (["Z"], ["X"])
 
 
 def _die_with_parent() -> None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from sprava.backends.db.tables import item, item_name, source
+from sprava.backends.db.tables import (
+    analysis,
+    derived_item,
+    item,
+    item_cluster,
+    item_name,
+    job,
+    phash,
+    source,
+)
 from sprava.domain.custody import decode_leaf, rfc3339
 from sprava.errors import BadInputError, ConflictError, NotFoundError
 from sprava.ledger import log
@@ -42,7 +52,8 @@ def count_items(conn: Connection) -> int:
 
 
 def list_items(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Items in the order they were first received, with the first name each arrived under."""
+    """Items in the order they were first received, with the first name each arrived under
+    (a derived item, which arrived under no name, says what it was derived from)."""
     first_name = (
         select(item_name.c.name).where(item_name.c.item_sha256 == item.c.sha256)
         .order_by(item_name.c.id).limit(1).scalar_subquery()
@@ -50,14 +61,22 @@ def list_items(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[d
     names = (
         select(func.count()).where(item_name.c.item_sha256 == item.c.sha256).scalar_subquery()
     )
+    derived_kind = (select(derived_item.c.kind).where(derived_item.c.sha256 == item.c.sha256)
+                    .limit(1).scalar_subquery())
+    derived_from = (select(derived_item.c.original_sha256)
+                    .where(derived_item.c.sha256 == item.c.sha256).limit(1).scalar_subquery())
     rows = conn.execute(
         select(item.c.sha256, item.c.size, item.c.media_type, item.c.first_seen,
-               first_name.label("name"), names.label("names"))
+               first_name.label("name"), names.label("names"),
+               derived_kind.label("derived_kind"), derived_from.label("derived_from"))
         .order_by(item.c.first_seen, item.c.sha256).limit(limit).offset(offset)
     ).all()
     return [
         {"sha256": r.sha256, "size": r.size, "media_type": r.media_type,
-         "first_seen": _iso(r.first_seen), "name": r.name, "names": r.names}
+         "first_seen": _iso(r.first_seen),
+         "name": r.name if r.name is not None else
+         f"({r.derived_kind} of sha256:{(r.derived_from or '')[:16]})",
+         "names": r.names, "derived_from": r.derived_from}
         for r in rows
     ]
 
@@ -98,4 +117,45 @@ def item_record(conn: Connection, sha256: str) -> dict[str, Any]:
         "names": name_list,
         "sources": sorted({n.source for n in names if n.source is not None}),
         "custody": events,
+        **_analysis_record(conn, sha256),
     }
+
+
+def _analysis_record(conn: Connection, sha256: str) -> dict[str, Any]:
+    """What the media pipeline found: per-step results, hashes, cluster, derivations."""
+    steps: dict[str, Any] = {}
+    for row in conn.execute(select(analysis).where(analysis.c.item_sha256 == sha256)
+                            .order_by(analysis.c.step)):
+        entry: dict[str, Any] = {"status": row.status, "tool": row.tool,
+                                 "updated_at": _iso(row.updated_at)}
+        if row.result is not None:
+            entry["result"] = json.loads(row.result)
+        if row.error_code is not None:
+            entry["error"] = {"code": row.error_code, "message": row.error_message}
+        steps[row.step] = entry
+    jobs = [dict(r._mapping) for r in conn.execute(
+        select(job.c.kind, job.c.status, job.c.attempts, job.c.error_code, job.c.error_message)
+        .where(job.c.item_sha256 == sha256).order_by(job.c.id))]
+    hashes = [{"second": r.frame_second, "pdq": r.hash, "quality": r.quality}
+              for r in conn.execute(select(phash).where(phash.c.item_sha256 == sha256,
+                                                        phash.c.variant == "full")
+                                    .order_by(phash.c.id))]
+    cluster = conn.execute(select(item_cluster.c.cluster)
+                           .where(item_cluster.c.item_sha256 == sha256)).scalar_one_or_none()
+    members: list[str] = []
+    if cluster is not None:
+        members = list(conn.execute(select(item_cluster.c.item_sha256)
+                                    .where(item_cluster.c.cluster == cluster)
+                                    .order_by(item_cluster.c.item_sha256)).scalars())
+    derived = [{"sha256": r.sha256, "kind": r.kind, "settings": json.loads(r.settings),
+                "leaf_index": r.leaf_index}
+               for r in conn.execute(select(derived_item)
+                                     .where(derived_item.c.original_sha256 == sha256)
+                                     .order_by(derived_item.c.leaf_index))]
+    derived_from = [{"sha256": r.original_sha256, "kind": r.kind, "leaf_index": r.leaf_index}
+                    for r in conn.execute(select(derived_item)
+                                          .where(derived_item.c.sha256 == sha256))]
+    metadata = steps.get("metadata", {}).get("result", {}).get("fields")
+    return {"metadata": metadata, "analysis": steps, "jobs": jobs, "pdq": hashes,
+            "cluster": {"name": cluster, "members": members} if cluster else None,
+            "derived": derived, "derived_from": derived_from}

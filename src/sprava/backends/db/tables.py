@@ -167,6 +167,9 @@ phash = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("item_sha256", String(64), ForeignKey("item.sha256"), nullable=False),
     Column("frame_second", Float, nullable=True),
+    # "full" for the picture or frame as it is; crop and trim variants match crops and
+    # screenshots of it (see sprava.media.phash.pdq_image_variants).
+    Column("variant", String(32), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("quality", Integer, nullable=False),
     Index("ix_phash_item_sha256", "item_sha256"),

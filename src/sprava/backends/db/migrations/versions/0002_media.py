@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
         sa.Column("item_sha256", sa.String(64), nullable=False),
         sa.Column("frame_second", sa.Float, nullable=True),
+        sa.Column("variant", sa.String(32), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("quality", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_phash"),

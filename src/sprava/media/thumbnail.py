@@ -1,0 +1,79 @@
+"""Thumbnails for the team's screens, redacted like anything that leaves the vault.
+
+Faces are obscured on the full-resolution picture first (small faces in a crowd are
+found there, not in a 320-pixel copy), and only then is the picture shrunk. A video's
+thumbnail is a frame from its first seconds, treated the same way.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sprava.errors import BadInputError
+from sprava.media.limits import MediaLimits
+
+_JPEG_QUALITY = 85
+
+
+@lru_cache(maxsize=1)
+def shared_detector() -> Any:
+    """One detector per worker process: loading the model costs more than a thumbnail."""
+    from sprava.media.faces import FaceDetector
+
+    return FaceDetector()
+
+
+def _video_frame(src: Path, out: Path, limits: MediaLimits) -> None:
+    import av
+
+    try:
+        with av.open(str(src), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise BadInputError("the video has no picture", code="no-video-stream")
+            stream = container.streams.video[0]
+            if (stream.width or 0) * (stream.height or 0) > limits.max_pixels:
+                raise BadInputError("the video frames are too large to decode",
+                                    code="too-many-pixels")
+            chosen: Any = None
+            for index, frame in enumerate(container.decode(video=0)):
+                chosen = frame
+                if (frame.time or 0) >= 1.0 or index >= 60:
+                    break
+            if chosen is None:
+                raise BadInputError("the video has no decodable frame", code="corrupt-media")
+            chosen.to_image().save(out)
+    except av.error.FFmpegError as exc:
+        raise BadInputError(f"cannot decode the video: {exc}", code="corrupt-media") from None
+
+
+def redacted_thumbnail(src: Path, media_type: str, out: Path, size: int,
+                       limits: MediaLimits) -> dict[str, Any]:
+    """Write a JPEG of at most ``size`` pixels a side to ``out``; returns its provenance."""
+    from PIL import Image
+
+    from sprava.media.redact import RedactionSettings, redact_image
+
+    settings = RedactionSettings()
+    with tempfile.TemporaryDirectory(prefix="sprava-thumb-") as folder:
+        picture = src
+        if media_type.startswith("video/"):
+            picture = Path(folder) / "frame.png"
+            _video_frame(src, picture, limits)
+        redacted = Path(folder) / "redacted.png"
+        report = redact_image(picture, redacted, settings, limits, detector=shared_detector())
+        with Image.open(redacted) as opened:
+            picture_rgb = opened.convert("RGB")
+        picture_rgb.thumbnail((size, size))
+        picture_rgb.save(out, "JPEG", quality=_JPEG_QUALITY)
+    data = report.to_dict()
+    return {
+        "tool": f"sprava-thumbnail:{data['detector']}",
+        "faces": data["faces_total"],
+        "settings": {"size": size, "format": "jpeg", "quality": _JPEG_QUALITY,
+                     "detector": data["detector"],
+                     "detector_version": data["detector_version"],
+                     "model_sha256": data["model_sha256"], "redaction": data["settings"]},
+    }
