@@ -267,6 +267,8 @@ class FaceDetector:
     def _plan(self, width: int, height: int) -> tuple[list[_Pass], list[_Pass]]:
         key = (width, height)
         if key not in self._plans:
+            if len(self._plans) >= 64:  # a worker sees many sizes; keep the cache small
+                self._plans.clear()
             self._plans[key] = (list(_overview(width, height, self.settings)),
                                 list(_tiles(width, height, self.settings)))
         return self._plans[key]

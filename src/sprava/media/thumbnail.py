@@ -1,13 +1,16 @@
 """Thumbnails for the team's screens, redacted like anything that leaves the vault.
 
-Faces are obscured on the full-resolution picture first (small faces in a crowd are
-found there, not in a 320-pixel copy), and only then is the picture shrunk. A video's
-thumbnail is a frame from its first seconds, treated the same way.
+Faces are obscured on a copy of ``_DETECT_SIDE`` pixels (four times the thumbnail, with
+the detector's tiles searching it at twice that), and only then is the picture shrunk: a
+face too small to be found there is under two pixels wide in the thumbnail. Detecting on
+the full 12-megapixel original instead costs about 15 s a photo. A video's thumbnail is a
+frame from its first seconds, treated the same way.
 """
 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from sprava.errors import BadInputError
 from sprava.media.limits import MediaLimits
 
 _JPEG_QUALITY = 85
+_DETECT_SIDE = 1280
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +53,30 @@ def _video_frame(src: Path, out: Path, limits: MediaLimits) -> None:
         raise BadInputError(f"cannot decode the video: {exc}", code="corrupt-media") from None
 
 
+def _shrink(src: Path, out: Path, limits: MediaLimits) -> None:
+    """Write an upright copy of at most ``_DETECT_SIDE`` pixels, refusing bombs first."""
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            opened = Image.open(src)
+        with opened as image:
+            if image.width * image.height > limits.max_pixels:
+                raise BadInputError(
+                    f"{image.width} × {image.height} pixels is more than max_pixels allows",
+                    code="too-many-pixels")
+            image.draft("RGB", (_DETECT_SIDE, _DETECT_SIDE))  # JPEG: decode smaller
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+    except Image.DecompressionBombError:
+        raise BadInputError("the picture declares more pixels than it can hold",
+                            code="too-many-pixels") from None
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"cannot decode the picture: {exc}", code="corrupt-media") from None
+    upright.thumbnail((_DETECT_SIDE, _DETECT_SIDE))
+    upright.save(out)
+
+
 def redacted_thumbnail(src: Path, media_type: str, out: Path, size: int,
                        limits: MediaLimits) -> dict[str, Any]:
     """Write a JPEG of at most ``size`` pixels a side to ``out``; returns its provenance."""
@@ -58,10 +86,10 @@ def redacted_thumbnail(src: Path, media_type: str, out: Path, size: int,
 
     settings = RedactionSettings()
     with tempfile.TemporaryDirectory(prefix="sprava-thumb-") as folder:
-        picture = src
+        picture = Path(folder) / "picture.png"
         if media_type.startswith("video/"):
-            picture = Path(folder) / "frame.png"
             _video_frame(src, picture, limits)
+        _shrink(picture if media_type.startswith("video/") else src, picture, limits)
         redacted = Path(folder) / "redacted.png"
         report = redact_image(picture, redacted, settings, limits, detector=shared_detector())
         with Image.open(redacted) as opened:
@@ -73,6 +101,7 @@ def redacted_thumbnail(src: Path, media_type: str, out: Path, size: int,
         "tool": f"sprava-thumbnail:{data['detector']}",
         "faces": data["faces_total"],
         "settings": {"size": size, "format": "jpeg", "quality": _JPEG_QUALITY,
+                     "detected_at_side": _DETECT_SIDE,
                      "detector": data["detector"],
                      "detector_version": data["detector_version"],
                      "model_sha256": data["model_sha256"], "redaction": data["settings"]},
