@@ -18,6 +18,7 @@ from bench import (
     ledger,
     media_neardup,
     media_phash,
+    media_pipeline,
     media_redact,
     proof_at_1m,
 )
@@ -34,7 +35,7 @@ from bench.common import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (ingest_large, ingest_small, ledger, proof_at_1m, media_phash,
-                        media_neardup, media_redact)
+                        media_neardup, media_redact, media_pipeline)
 }
 
 
