@@ -137,6 +137,14 @@ def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start : start + CHUNK]
 
 
+def grouped(conn: Connection, key: Any, value: Any, ids: Sequence[str]) -> dict[str, list[Any]]:
+    """Values of a child table grouped by their parent's id (``key``), for these parents."""
+    out: dict[str, list[Any]] = {}
+    for parent, found in conn.execute(select(key, value).where(key.in_(ids))):
+        out.setdefault(parent, []).append(found)
+    return out
+
+
 def require_rows(conn: Connection, table: Table, ids: Iterable[str], what: str) -> None:
     """Raise NotFoundError ``<what>-not-found`` unless every id names a row of ``table``."""
     wanted = sorted(set(ids))

@@ -23,6 +23,7 @@ from sprava.catalogue import claims, incidents, schema
 from sprava.catalogue._record import (
     Recorder,
     chunks,
+    grouped,
     new_id,
     new_salt,
     page_query,
@@ -66,10 +67,7 @@ def _from_row(row: Any, evidence: Sequence[str], effect: Effect) -> Act:
 def load(conn: Connection, ids: Sequence[str]) -> dict[str, Act]:
     out: dict[str, Act] = {}
     for part in chunks(list(ids)):
-        evidence: dict[str, list[str]] = {}
-        for act_id, sha in conn.execute(select(act_item.c.act_id, act_item.c.item_sha256)
-                                        .where(act_item.c.act_id.in_(part))):
-            evidence.setdefault(act_id, []).append(sha)
+        evidence = grouped(conn, act_item.c.act_id, act_item.c.item_sha256, part)
         rows = conn.execute(select(act).where(act.c.id.in_(part))).all()
         effects = {r.id: claim_effect(r.statement, ClaimStatus(r.status)) for r in conn.execute(
             select(claim.c.id, claim.c.statement, claim.c.status).where(

@@ -39,6 +39,7 @@ from sprava.catalogue import schema
 from sprava.catalogue._record import (
     Recorder,
     chunks,
+    grouped,
     new_id,
     new_salt,
     page_query,
@@ -108,11 +109,7 @@ def _from_row(row: Any, sources: Sequence[str]) -> Claim:
 def load(conn: Connection, ids: Sequence[str]) -> dict[str, Claim]:
     out: dict[str, Claim] = {}
     for part in chunks(list(ids)):
-        sources: dict[str, list[str]] = {}
-        for claim_id, sha in conn.execute(
-                select(claim_source.c.claim_id, claim_source.c.item_sha256)
-                .where(claim_source.c.claim_id.in_(part))):
-            sources.setdefault(claim_id, []).append(sha)
+        sources = grouped(conn, claim_source.c.claim_id, claim_source.c.item_sha256, part)
         for row in conn.execute(select(claim).where(claim.c.id.in_(part))):
             out[row.id] = _from_row(row, sources.get(row.id, []))
     return out

@@ -19,6 +19,7 @@ from sprava.backends.db.catalogue_tables import incident, incident_violation
 from sprava.catalogue import schema
 from sprava.catalogue._record import (
     chunks,
+    grouped,
     new_id,
     new_salt,
     page_query,
@@ -51,11 +52,8 @@ def load(conn: Connection, ids: Sequence[str]) -> dict[str, Incident]:
     """Incidents by id (those that exist), with their violation types."""
     out: dict[str, Incident] = {}
     for part in chunks(list(ids)):
-        codes: dict[str, list[str]] = {}
-        for incident_id, code in conn.execute(
-                select(incident_violation.c.incident_id, incident_violation.c.code)
-                .where(incident_violation.c.incident_id.in_(part))):
-            codes.setdefault(incident_id, []).append(code)
+        codes = grouped(conn, incident_violation.c.incident_id, incident_violation.c.code,
+                        part)
         for row in conn.execute(select(incident).where(incident.c.id.in_(part))):
             out[row.id] = _from_row(row, codes.get(row.id, []))
     return out
