@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, Text, inspect, select
 
+import sprava.backends.db.account_tables
 import sprava.backends.db.catalogue_tables  # noqa: F401  (registers the catalogue tables)
 from sprava.audit import verify_instance
 from sprava.backends.db.engine import head_revision, make_engine, migrate, schema_revision
@@ -28,7 +29,8 @@ TABLES = {"source", "item", "item_name", "ledger_head", "ledger_leaf", "ledger_n
           "ledger_checkpoint", "job", "analysis", "phash", "item_cluster", "derived_item",
           "vocabulary_term", "incident", "incident_violation", "unit", "unit_name", "person",
           "person_identifier", "claim", "claim_source", "act", "act_item", "case_record",
-          "case_incident", "case_claim", "case_item", "catalogue_change"}
+          "case_incident", "case_claim", "case_item", "catalogue_change",
+          "account", "account_session", "api_token", "login_throttle"}
 
 
 def _tables(engine: Engine) -> set[str]:

@@ -348,7 +348,8 @@ class Ingestor:
                     source=self.source_name, new=is_new))
                 names.append({"item_sha256": sha, "name_raw": p.candidate.name,
                               "name": display_name(p.candidate.name), "source_id": source_id,
-                              "leaf_index": index, "received_at": p.received})
+                              "leaf_index": index, "received_at": p.received,
+                              "actor": self.actor})
                 results.append(IngestResult(
                     p.candidate.name, "stored" if is_new else "already-held", sha,
                     p.blob.size, media_type, index))

@@ -86,7 +86,11 @@ item_name = Table(
     Column("source_id", Integer, ForeignKey("source.id"), nullable=True),
     Column("leaf_index", BigInteger, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    # Who handed it in (the custody event's actor, copied here so that an uploader's
+    # own items can be listed without reading leaves); added by migration 0004.
+    Column("actor", String(200), nullable=True),
     Index("ix_item_name_item_sha256", "item_sha256"),
+    Index("ix_item_name_actor", "actor"),
 )
 
 ledger_head = Table(

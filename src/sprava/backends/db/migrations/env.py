@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import sprava.backends.db.account_tables
 import sprava.backends.db.catalogue_tables  # noqa: F401  (registers the catalogue tables)
 from sprava.backends.db.tables import metadata
 
