@@ -5,8 +5,13 @@
     SpravaError                    root; every error has a kebab-case ``code``,
     │                              a ``message`` a user can act on, an optional ``hint``
     ├── BadInputError              the input is wrong; fix it and try again
+    │   └── TooLargeError          the input is over a size limit
     ├── NotFoundError              the thing named does not exist
     ├── ConflictError              the request clashes with what is stored
+    ├── AuthenticationError        not logged in, or the credentials are wrong
+    │   └── TooManyAttemptsError   too many failed logins: wait, then try again
+    ├── PermissionDeniedError      logged in, but this role may not do that
+    │   └── ReviewNotPermittedError  the account has no review rights
     ├── ConfigurationError         the instance or its settings are unusable
     ├── IntegrityError             tampering or corruption; never retried, always reported
     └── BackendUnavailableError    a database or store could not be reached; retryable
@@ -48,6 +53,13 @@ class BadInputError(SpravaError):
     default_code = "bad-input"
 
 
+class TooLargeError(BadInputError):
+    """An upload or request body is over its configured limit; nothing was stored."""
+
+    http_status = 413
+    default_code = "too-large"
+
+
 class NotFoundError(SpravaError):
     """An item, leaf, checkpoint or instance named by the caller does not exist."""
 
@@ -60,6 +72,41 @@ class ConflictError(SpravaError):
 
     http_status = 409
     default_code = "conflict"
+
+
+class AuthenticationError(SpravaError):
+    """No valid session or token, or a wrong user name, password or second factor.
+
+    The message never says which of the credentials was wrong.
+    """
+
+    http_status = 401
+    default_code = "not-authenticated"
+
+
+class TooManyAttemptsError(AuthenticationError):
+    """Logins for this account or from this address are paused after repeated failures."""
+
+    http_status = 429
+    default_code = "too-many-attempts"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None,
+                 hint: str | None = None):
+        super().__init__(message, code=code, hint=hint)
+        self.retry_after = retry_after
+
+
+class PermissionDeniedError(SpravaError):
+    """The caller is known but their role does not allow this."""
+
+    http_status = 403
+    default_code = "forbidden"
+
+
+class ReviewNotPermittedError(PermissionDeniedError):
+    """The actor has no review rights."""
+
+    default_code = "no-review-rights"
 
 
 class ConfigurationError(SpravaError):

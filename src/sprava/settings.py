@@ -72,6 +72,20 @@ class Settings:
         default=100_000_000, metadata={"help": "largest image or frame analysis decodes; "
                                        "larger ones (decompression bombs) are refused",
                                        "range": (1, 10_000_000_000)})
+    listen: str = field(
+        default="127.0.0.1:8740", metadata={"help": "address and port `sprava serve` listens "
+                                            "on (loopback unless a proxy fronts it)"})
+    session_hours: float = field(
+        default=12.0, metadata={"help": "a login session ends this long after it began "
+                                "(and after a quarter of it without use)",
+                                "range": (0.05, 720)})
+    upload_max_mb: int = field(
+        default=4096, metadata={"help": "largest upload the API accepts, in MiB (larger: "
+                                "413); `sprava ingest` has no limit", "range": (1, 1_048_576)})
+    login_max_failures: int = field(
+        default=5, metadata={"help": "failed logins for one account or from one address "
+                             "before logins are paused (the pause doubles each time, up to "
+                             "an hour)", "range": (1, 1000)})
 
     @property
     def key_file(self) -> Path:

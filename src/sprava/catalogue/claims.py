@@ -61,7 +61,12 @@ from sprava.domain.catalogue import (
     check_review,
     membership_of,
 )
-from sprava.errors import BadInputError, ConflictError, NotFoundError, SpravaError
+from sprava.errors import (
+    BadInputError,
+    ConflictError,
+    NotFoundError,
+    ReviewNotPermittedError,
+)
 from sprava.instance import Instance
 
 _TABLES = {EntityKind.UNIT: unit, EntityKind.PERSON: person, EntityKind.INCIDENT: incident,
@@ -82,13 +87,6 @@ class Reviewers:
 
     def may_review(self, actor: str) -> bool:
         return actor in self.names
-
-
-class ReviewNotPermittedError(SpravaError):
-    """The actor has no review rights."""
-
-    http_status = 403
-    default_code = "no-review-rights"
 
 
 # --- rows --------------------------------------------------------------------------------
@@ -279,11 +277,16 @@ def get_claim(instance: Instance, claim_id: str) -> Claim:
 
 def list_claims(instance: Instance, *, statement: str | None = None,
                 status: str | None = None, about: str | None = None,
-                effective_only: bool = False, limit: int = 50,
+                effective_only: bool = False, persons: bool = True, limit: int = 50,
                 offset: int = 0) -> Page[Claim]:
-    """Claims, oldest first; ``about`` matches the subject or the object id."""
+    """Claims, oldest first; ``about`` matches the subject or the object id. With
+    ``persons=False``, claims that name a person are left out (for readers who may not
+    see persons)."""
     c = claim.c
     query = select(c.id).order_by(c.created_at, c.id)
+    if not persons:
+        query = query.where(c.subject_kind != EntityKind.PERSON.value,
+                            c.object_kind != EntityKind.PERSON.value)
     if statement is not None:
         query = query.where(c.statement == schema.enum(statement, "statement", str,
                                                        list(STATEMENTS)))

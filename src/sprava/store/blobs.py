@@ -17,7 +17,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -47,6 +47,10 @@ class BlobStore(Protocol):
 
     def put_fd(self, fd: int, progress: Callable[[int], None] | None = None) -> StoredBlob:
         """Store what can be read from ``fd`` until EOF, hashing it in the same pass."""
+        ...
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> StoredBlob:
+        """Store the chunks in order, hashing them in the same pass."""
         ...
 
     def exists(self, digest: Digest) -> bool: ...
@@ -171,6 +175,15 @@ class LocalBlobStore:
 
         ``progress`` is told the size of each chunk read.
         """
+        return self._put(lambda out: self._copy(fd, out, progress or _ignore))
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> StoredBlob:
+        """Stream chunks (an upload) into the store, with the same guarantees as
+        :meth:`put_fd`. An exception raised by the iterator (the client went away, the
+        upload is too large) leaves nothing behind."""
+        return self._put(lambda out: self._copy_chunks(chunks, out))
+
+    def _put(self, fill: Callable[[int], tuple[Digest, int, bytes]]) -> StoredBlob:
         tmp = self._tmp / f"in-{secrets.token_hex(12)}"
         try:
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -183,7 +196,7 @@ class LocalBlobStore:
             # Held until the blob is committed, so that clean_temp() in another process
             # can tell a live temporary from one left by a killed process.
             fcntl.flock(out, fcntl.LOCK_EX)
-            digest, size, head = self._copy(fd, out, progress or _ignore)
+            digest, size, head = fill(out)
             if self._fsync:
                 os.fsync(out)
             os.fchmod(out, 0o400)
@@ -223,6 +236,25 @@ class LocalBlobStore:
                     f"writing to the blob store failed: {exc.strerror}",
                     code="blob-store-write") from exc
             size += count
+        return Digest(hasher.hexdigest()), size, head
+
+    def _copy_chunks(self, chunks: Iterable[bytes], out: int) -> tuple[Digest, int, bytes]:
+        hasher = hashlib.sha256()
+        head = b""
+        size = 0
+        for chunk in chunks:
+            if not chunk:
+                continue
+            if len(head) < 4096:
+                head += bytes(chunk[: 4096 - len(head)])
+            hasher.update(chunk)
+            try:
+                _write_all(out, chunk)
+            except OSError as exc:
+                raise BackendUnavailableError(
+                    f"writing to the blob store failed: {exc.strerror}",
+                    code="blob-store-write") from exc
+            size += len(chunk)
         return Digest(hasher.hexdigest()), size, head
 
     def _commit(self, tmp: Path, digest: Digest, size: int, head: bytes) -> StoredBlob:

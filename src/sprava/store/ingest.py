@@ -286,6 +286,20 @@ class Ingestor:
                 emit(result)
         return summary
 
+    def ingest_chunks(self, name: bytes, chunks: Iterable[bytes]) -> IngestResult:
+        """Ingest one upload arriving as chunks, recorded under ``name``.
+
+        The same guarantees as files: one pass, fsync, a link that never overwrites, then
+        one transaction with its custody event. An exception from ``chunks`` (too large,
+        the client went away) is raised after removing the partial upload.
+        """
+        self.instance.blobs.clean_temp()
+        blob = self.instance.blobs.put_chunks(chunks)
+        pending = _Pending(_Candidate(b"", name, blob.size, True), blob, datetime.now(UTC))
+        summary = IngestSummary()
+        [result] = self._record([pending], summary)
+        return result
+
     def _store(self, cand: _Candidate,
                progress: Callable[[int], None]) -> _Pending | IngestResult:
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY

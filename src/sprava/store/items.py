@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 
 from sprava.backends.db.tables import (
     analysis,
@@ -47,11 +47,34 @@ def resolve(conn: Connection, ref: str) -> str:
     return str(matches[0])
 
 
-def count_items(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(item)).scalar_one())
+def _scoped(query: Any, uploaded_by: str | None, derived: str | None) -> Any:
+    """Only items handed in by ``uploaded_by`` (an actor), or only copies derived as
+    ``derived`` (e.g. ``redaction``)."""
+    if uploaded_by is not None:
+        query = query.where(exists().where(item_name.c.item_sha256 == item.c.sha256,
+                                           item_name.c.actor == uploaded_by))
+    if derived is not None:
+        query = query.where(exists().where(derived_item.c.sha256 == item.c.sha256,
+                                           derived_item.c.kind == derived))
+    return query
 
 
-def list_items(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def count_items(conn: Connection, *, uploaded_by: str | None = None,
+                derived: str | None = None) -> int:
+    query = _scoped(select(func.count()).select_from(item), uploaded_by, derived)
+    return int(conn.execute(query).scalar_one())
+
+
+def in_scope(conn: Connection, sha256: str, *, uploaded_by: str | None = None,
+             derived: str | None = None) -> bool:
+    """Whether the item is one the scope lets its reader see."""
+    query = _scoped(select(item.c.sha256).where(item.c.sha256 == sha256), uploaded_by, derived)
+    return conn.execute(query).first() is not None
+
+
+def list_items(conn: Connection, *, limit: int = 100, offset: int = 0,
+               uploaded_by: str | None = None, derived: str | None = None
+               ) -> list[dict[str, Any]]:
     """Items in the order they were first received, with the first name each arrived under
     (a derived item, which arrived under no name, says what it was derived from)."""
     first_name = (
@@ -65,12 +88,13 @@ def list_items(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[d
                     .limit(1).scalar_subquery())
     derived_from = (select(derived_item.c.original_sha256)
                     .where(derived_item.c.sha256 == item.c.sha256).limit(1).scalar_subquery())
-    rows = conn.execute(
+    query = _scoped(
         select(item.c.sha256, item.c.size, item.c.media_type, item.c.first_seen,
                first_name.label("name"), names.label("names"),
-               derived_kind.label("derived_kind"), derived_from.label("derived_from"))
-        .order_by(item.c.first_seen, item.c.sha256).limit(limit).offset(offset)
-    ).all()
+               derived_kind.label("derived_kind"), derived_from.label("derived_from")),
+        uploaded_by, derived)
+    rows = conn.execute(
+        query.order_by(item.c.first_seen, item.c.sha256).limit(limit).offset(offset)).all()
     return [
         {"sha256": r.sha256, "size": r.size, "media_type": r.media_type,
          "first_seen": _iso(r.first_seen),
