@@ -168,3 +168,63 @@ def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+@dataclass
+class Api:
+    """The JSON API over a real instance, in process, with one account per role.
+
+    ``headers(role)`` gives the bearer-token header of that role's account; roles are
+    ``coordinator``, ``coordinator2`` (a second reviewer), ``investigator``,
+    ``reviewer`` (an investigator with review rights), ``uploader``, ``uploader2`` and
+    ``viewer``. Every account's password is :data:`API_PASSWORD`.
+    """
+
+    instance: Instance
+    client: object  # fastapi.testclient.TestClient
+    tokens: dict[str, str]
+    accounts: dict[str, object]
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def call(self, method: str, path: str, role: str | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        if role is not None:
+            headers.update(self.headers(role))
+        return self.client.request(method, path, headers=headers, **kwargs)  # type: ignore[attr-defined]
+
+
+API_PASSWORD = "plain test passphrase 42"  # noqa: S105  (test accounts only)
+API_ROLES = {"coordinator": ("coordinator", True), "coordinator2": ("coordinator", True),
+             "investigator": ("investigator", False), "reviewer": ("investigator", True),
+             "uploader": ("uploader", False), "uploader2": ("uploader", False),
+             "viewer": ("viewer", False)}
+
+
+def make_api(instance: Instance) -> Api:
+    from fastapi.testclient import TestClient
+
+    from sprava.accounts import service, sessions
+    from sprava.api.app import create_app
+
+    tokens: dict[str, str] = {}
+    accounts: dict[str, object] = {}
+    for name, (role, reviewer) in API_ROLES.items():
+        acc, _ = service.create_account(instance, {
+            "username": name, "role": role, "reviewer": reviewer, "password": API_PASSWORD},
+            actor="local:test")
+        _, tokens[name] = sessions.create_token(instance, sessions.Principal(acc, "token"),
+                                                {"name": "tests"})
+        accounts[name] = acc
+    return Api(instance, TestClient(create_app(instance, background_jobs=False)), tokens,
+               accounts)
+
+
+@pytest.fixture
+def api(instance: Instance) -> Iterator[Api]:
+    harness = make_api(instance)
+    try:
+        yield harness
+    finally:
+        harness.client.close()  # type: ignore[attr-defined]

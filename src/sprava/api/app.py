@@ -44,9 +44,9 @@ _HEADERS = [
 class JobPoker:
     """Starts one background ``sprava jobs run`` after uploads, unless one is running."""
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, enabled: bool) -> None:
         self._home = str(instance.settings.home)
-        self._enabled = instance.settings.background_jobs
+        self._enabled = enabled
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -114,8 +114,9 @@ class Guard:
         await self.app(scope, counted if not is_upload else receive, send_with_headers)
 
 
-def create_app(instance: Instance) -> FastAPI:
-    """The API over an open instance (the caller closes it)."""
+def create_app(instance: Instance, *, background_jobs: bool | None = None) -> FastAPI:
+    """The API over an open instance (the caller closes it). Uploads start analysis in a
+    background process when ``background_jobs`` (default: the setting) is true."""
     app = FastAPI(
         title="Sprava API", version=__version__, openapi_url=f"{PREFIX}/openapi.json",
         docs_url=None, redoc_url=None, default_response_class=SafeJSONResponse,
@@ -124,7 +125,8 @@ def create_app(instance: Instance) -> FastAPI:
         description="Evidence vault and catalogue. Log in at /api/v1/auth/login (cookie "
                     "session + X-CSRF-Token) or send `Authorization: Bearer <API token>`.")
     app.state.instance = instance
-    app.state.jobs = JobPoker(instance)
+    app.state.jobs = JobPoker(instance, instance.settings.background_jobs
+                              if background_jobs is None else background_jobs)
 
     @app.exception_handler(SpravaError)
     async def _sprava(_request: Request, exc: SpravaError) -> SafeJSONResponse:
