@@ -49,7 +49,8 @@ def scope(principal: Principal) -> dict[str, str | None]:
     return {"uploaded_by": None, "derived": REDACTION}
 
 
-def _sha(value: str) -> str:
+def sha_of(value: str) -> str:
+    """A full SHA-256 from a path parameter; BadInputError otherwise."""
     value = value.lower().removeprefix("sha256:")
     if not _SHA.fullmatch(value):
         raise BadInputError("an item is named by its full SHA-256 (64 hex digits)",
@@ -91,7 +92,7 @@ def _redacted_view(record: dict[str, Any]) -> dict[str, Any]:
 @router.get("/items/{sha256}", response_model=dict[str, Any])
 def get_item(instance: InstanceDep, principal: Reader, sha256: str) -> Any:
     """Everything held about one item. Reading an original's record is a custody event."""
-    sha = _sha(sha256)
+    sha = sha_of(sha256)
     original = _visible(instance, principal, sha)
     _record_view(instance, principal, sha, original)
     with read_transaction(instance.engine) as conn:
@@ -104,7 +105,7 @@ def get_item(instance: InstanceDep, principal: Reader, sha256: str) -> Any:
 @router.get("/items/{sha256}/custody", response_model=list[CustodyEventOut])
 def item_custody(instance: InstanceDep, principal: Reader, sha256: str) -> Any:
     """The item's custody events: each ingest and derivation, with its leaf."""
-    sha = _sha(sha256)
+    sha = sha_of(sha256)
     _visible(instance, principal, sha)
     with read_transaction(instance.engine) as conn:
         return store_items.item_record(conn, sha)["custody"]
@@ -115,7 +116,7 @@ def item_custody(instance: InstanceDep, principal: Reader, sha256: str) -> Any:
 def item_content(instance: InstanceDep, principal: Reader, sha256: str) -> StreamingResponse:
     """The exact bytes, as a download (never rendered). Reading an original is a custody
     event."""
-    sha = _sha(sha256)
+    sha = sha_of(sha256)
     original = _visible(instance, principal, sha)
     _record_view(instance, principal, sha, original)
     handle = instance.blobs.open(Digest(sha))
