@@ -12,7 +12,7 @@ Only a draft may be edited. Approved and rejected are final: a correction is a n
 Due process (shared/DESIGN.md): a claim whose subject is a person counts only once
 approved; a claim about a unit counts as ``reported`` once submitted and ``reviewed``
 once approved (:func:`sprava.domain.catalogue.claim_effect`). A review needs review
-rights (:class:`ReviewRights`, supplied by the caller: accounts come later) and is
+rights (:class:`ReviewRights`, supplied by the caller: the API grants them by account) and is
 refused to anyone who wrote or edited the claim, as the custody record of the claim shows
 (ConflictError ``self-review``). Memberships and commands are claims too, so a person is
 never tied to a unit without the same review.
@@ -74,7 +74,7 @@ _TABLES = {EntityKind.UNIT: unit, EntityKind.PERSON: person, EntityKind.INCIDENT
 
 
 class ReviewRights(Protocol):
-    """Who may review claims. The account system supplies the real one."""
+    """Who may review claims (the API builds one from the account making the request)."""
 
     def may_review(self, actor: str) -> bool: ...
 
