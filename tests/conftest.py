@@ -116,11 +116,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         server.admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def instance(tmp_path: Path, database_url: str) -> Iterator[Instance]:
-    settings = load_settings(tmp_path / "instance", {"database_url": database_url}, environ={})
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """As :func:`database_url`, but one database per test module and back end: for modules
+    that build their records once and run many tests over them."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'sprava.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"m_{uuid.uuid4().hex[:16]}"
+    server.admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.url(name)
+    finally:
+        server.admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def new_instance(home: Path, database_url: str, **overrides: object) -> Instance:
+    """A new instance in ``home`` on ``database_url``, with settings ``overrides``
+    (``upload_max_mb=1`` …); the caller closes it."""
+    values = {"database_url": database_url, **overrides}
+    settings = load_settings(home, values, environ={})
     inst, _ = init_instance(settings, origin="test.sprava.local/vault",
                             explicit={"database_url": database_url})
+    return inst
+
+
+@pytest.fixture
+def instance(tmp_path: Path, database_url: str) -> Iterator[Instance]:
+    inst = new_instance(tmp_path / "instance", database_url)
     try:
         yield inst
     finally:

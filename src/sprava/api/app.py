@@ -121,7 +121,9 @@ def create_app(instance: Instance, *, background_jobs: bool | None = None) -> Fa
         title="Sprava API", version=__version__, openapi_url=f"{PREFIX}/openapi.json",
         docs_url=None, redoc_url=None, default_response_class=SafeJSONResponse,
         responses={422: {"model": ErrorOut}, 401: {"model": ErrorOut},
-                   403: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+                   403: {"model": ErrorOut}, 404: {"model": ErrorOut},
+                   413: {"model": ErrorOut, "description": "The request body is over "
+                         "the limit (uploads: upload_max_mb; anything else: 4 MiB)"}},
         description="Evidence vault and catalogue. Log in at /api/v1/auth/login (cookie "
                     "session + X-CSRF-Token) or send `Authorization: Bearer <API token>`.")
     app.state.instance = instance
@@ -143,6 +145,15 @@ def create_app(instance: Instance, *, background_jobs: bool | None = None) -> Fa
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> SafeJSONResponse:
+        if isinstance(exc.__cause__, SpravaError):
+            # Raised while the framework read the body (the Guard's cap on a body sent in
+            # chunks): the framework wraps it in a 400; answer with our own error.
+            return error_response(exc.__cause__)
+        if exc.status_code == 400:
+            # The framework could not read the body at all (e.g. JSON that is not UTF-8):
+            # the same answer as any other malformed JSON.
+            return SafeJSONResponse(error_body(
+                "bad-request", "body: the request body is not valid JSON"), status_code=422)
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return SafeJSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                                 headers=getattr(exc, "headers", None))

@@ -25,6 +25,9 @@ from sprava.instance import Instance
 SESSION_COOKIE = "sprava_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Text query parameters hold no control characters: none has a use for them, and
+# PostgreSQL refuses NUL in any text it is asked to compare (a 500 otherwise).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 bearer = HTTPBearer(auto_error=False, description="an API token (`spt_…`)")
 cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False,

@@ -30,6 +30,19 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+# Error answers some operations give beyond those every operation may give (401, 403,
+# 404, 413, 422: see create_app), for the OpenAPI description.
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {
+    "model": ErrorOut,
+    "description": "Conflict: the record's state does not allow this (e.g. a step its "
+                   "status rules out, or a review by the claim's own author)"}}
+THROTTLED: dict[int | str, dict[str, Any]] = {429: {
+    "model": ErrorOut,
+    "description": "Too many failed logins: logins are paused for a while",
+    "headers": {"Retry-After": {"required": True, "schema": {"type": "integer"},
+                                "description": "seconds to wait before trying again"}}}}
+
+
 class AccountOut(BaseModel):
     id: str
     username: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -19,6 +20,8 @@ from sprava.api.deps import (
     needs,
 )
 from sprava.api.models import (
+    CONFLICT,
+    THROTTLED,
     AccountOut,
     CreatedAccountOut,
     NewTokenOut,
@@ -29,11 +32,13 @@ from sprava.api.models import (
     TotpOut,
 )
 from sprava.catalogue import schema
+from sprava.errors import BadInputError
 
 router = APIRouter(tags=["accounts"])
 Coordinator = Annotated[Principal, Depends(needs(Capability.ACCOUNTS))]
 Active = Annotated[Principal, Depends(active)]
 JSONObject = Annotated[dict[str, Any], Body()]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _session_out(principal: Principal) -> SessionOut:
@@ -48,13 +53,17 @@ def _token_out(token: sessions.ApiToken) -> TokenOut:
                     last_used_at=token.last_used_at)
 
 
-@router.post("/auth/login", response_model=SessionOut)
+@router.post("/auth/login", response_model=SessionOut, responses=THROTTLED)
 async def login(request: Request, response: Response, instance: InstanceDep,
                 body: JSONObject) -> SessionOut:
     """Log in with ``{"username", "password", "code"?}`` (code: the TOTP code, once a
     second factor is enabled). Sets the session cookie; returns the CSRF token."""
     values = schema.fields(body, "login", {"username", "password", "code"},
                            required={"username", "password"})
+    if isinstance(values["username"], str) and _CONTROL.search(values["username"]):
+        # No user name holds one (see check_username), and PostgreSQL cannot even compare
+        # text that holds NUL: refuse it before it reaches the database.
+        raise BadInputError("username: holds control characters", code="bad-field")
     address = request.client.host if request.client else None
     principal, token = await run_in_threadpool(
         sessions.login, instance, values["username"], values["password"], values.get("code"),
@@ -136,7 +145,7 @@ def list_users(instance: InstanceDep, principal: Coordinator, paging: PagingDep)
                                limit=page.limit, offset=page.offset)
 
 
-@router.post("/users", response_model=CreatedAccountOut, status_code=201)
+@router.post("/users", response_model=CreatedAccountOut, status_code=201, responses=CONFLICT)
 def create_user(instance: InstanceDep, principal: Coordinator,
                 body: JSONObject) -> CreatedAccountOut:
     """A new account: ``{"username", "role", "reviewer"?, "password"?}``. Without a
@@ -150,7 +159,7 @@ def get_user(instance: InstanceDep, principal: Coordinator, account_id: str) -> 
     return AccountOut.of(service.get_account(instance, account_id))
 
 
-@router.patch("/users/{account_id}", response_model=AccountOut)
+@router.patch("/users/{account_id}", response_model=AccountOut, responses=CONFLICT)
 def update_user(instance: InstanceDep, principal: Coordinator, account_id: str,
                 body: JSONObject) -> AccountOut:
     """Change ``role``, ``reviewer`` or ``active``; deactivating ends all access."""

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from sprava.accounts.roles import Capability
 from sprava.accounts.sessions import Principal
-from sprava.api.deps import InstanceDep, PagingDep, needs
-from sprava.api.models import ChangeOut, PageOut
+from sprava.api.deps import NO_CONTROL, InstanceDep, PagingDep, needs
+from sprava.api.models import CONFLICT, ChangeOut, PageOut
 from sprava.catalogue import acts, cases, claims, incidents, persons, schema, units, vocabulary
 from sprava.catalogue.history import changes
 from sprava.domain.catalogue import (
@@ -39,7 +39,7 @@ Writer = Annotated[Principal, Depends(needs(Capability.CATALOGUE_WRITE))]
 PersonsRole = Annotated[Principal, Depends(needs(Capability.PERSONS))]
 Vocab = Annotated[Principal, Depends(needs(Capability.VOCABULARY))]
 JSONObject = Annotated[dict[str, Any], Body()]
-Text = Annotated[str | None, Query(max_length=200)]
+Text = Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL)]
 
 
 def page_out(page: Page[Any]) -> dict[str, Any]:
@@ -86,7 +86,8 @@ def update_incident(instance: InstanceDep, principal: Writer, incident_id: str,
                                      body, actor=principal.actor)
 
 
-@router.post("/incidents/{incident_id}/status", response_model=Incident, tags=["incidents"])
+@router.post("/incidents/{incident_id}/status", response_model=Incident, tags=["incidents"],
+             responses=CONFLICT)
 def set_incident_status(instance: InstanceDep, principal: Writer, incident_id: str,
                         body: JSONObject) -> Any:
     """``{"status", "note"?}``: reported → corroborated → verified; a step back needs a
@@ -156,7 +157,7 @@ def get_unit(instance: InstanceDep, principal: Reader, unit_id: str) -> Any:
     return units.get_unit(instance, unit_id)
 
 
-@router.patch("/units/{unit_id}", response_model=Unit, tags=["units"])
+@router.patch("/units/{unit_id}", response_model=Unit, tags=["units"], responses=CONFLICT)
 def update_unit(instance: InstanceDep, principal: Writer, unit_id: str,
                 body: JSONObject) -> Any:
     return units.update_unit(instance, schema.entity_id(unit_id, "unit_id"), body,
@@ -274,7 +275,7 @@ def get_claim(instance: InstanceDep, principal: Reader, claim_id: str) -> Any:
     return _claim_for(principal, claims.get_claim(instance, claim_id))
 
 
-@router.patch("/claims/{claim_id}", response_model=Claim, tags=["claims"])
+@router.patch("/claims/{claim_id}", response_model=Claim, tags=["claims"], responses=CONFLICT)
 def update_claim(instance: InstanceDep, principal: Writer, claim_id: str,
                  body: JSONObject) -> Any:
     """Edit a draft."""
@@ -282,19 +283,22 @@ def update_claim(instance: InstanceDep, principal: Writer, claim_id: str,
                                actor=principal.actor)
 
 
-@router.post("/claims/{claim_id}/submit", response_model=Claim, tags=["claims"])
+@router.post("/claims/{claim_id}/submit", response_model=Claim, tags=["claims"],
+             responses=CONFLICT)
 def submit_claim(instance: InstanceDep, principal: Writer, claim_id: str) -> Any:
     return claims.submit_claim(instance, schema.entity_id(claim_id, "claim_id"),
                                actor=principal.actor)
 
 
-@router.post("/claims/{claim_id}/withdraw", response_model=Claim, tags=["claims"])
+@router.post("/claims/{claim_id}/withdraw", response_model=Claim, tags=["claims"],
+             responses=CONFLICT)
 def withdraw_claim(instance: InstanceDep, principal: Writer, claim_id: str) -> Any:
     return claims.withdraw_claim(instance, schema.entity_id(claim_id, "claim_id"),
                                  actor=principal.actor)
 
 
-@router.post("/claims/{claim_id}/approve", response_model=Claim, tags=["claims"])
+@router.post("/claims/{claim_id}/approve", response_model=Claim, tags=["claims"],
+             responses=CONFLICT)
 def approve_claim(instance: InstanceDep, principal: Writer, claim_id: str,
                   body: Annotated[dict[str, Any] | None, Body()] = None) -> Any:
     """Approve as the second pair of eyes (``{"reason"?}``): needs review rights, and is
@@ -305,7 +309,8 @@ def approve_claim(instance: InstanceDep, principal: Writer, claim_id: str,
                                 reason=values.get("reason"))
 
 
-@router.post("/claims/{claim_id}/reject", response_model=Claim, tags=["claims"])
+@router.post("/claims/{claim_id}/reject", response_model=Claim, tags=["claims"],
+             responses=CONFLICT)
 def reject_claim(instance: InstanceDep, principal: Writer, claim_id: str,
                  body: JSONObject) -> Any:
     """Reject with ``{"reason"}``; the claim and the reason are kept."""
@@ -329,7 +334,8 @@ def list_cases(instance: InstanceDep, principal: Writer, paging: PagingDep) -> A
     return page_out(cases.list_cases(instance, limit=paging.limit, offset=paging.offset))
 
 
-@router.post("/cases", response_model=Case, status_code=201, tags=["cases"])
+@router.post("/cases", response_model=Case, status_code=201, tags=["cases"],
+             responses=CONFLICT)
 def create_case(instance: InstanceDep, principal: Writer, body: JSONObject) -> Any:
     """``{"title", "recipient", "description"?, "incidents"?, "claims"?, "items"?}``"""
     return cases.create_case(instance, body, actor=principal.actor)
@@ -340,7 +346,7 @@ def get_case(instance: InstanceDep, principal: Writer, case_id: str) -> Any:
     return cases.get_case(instance, case_id)
 
 
-@router.patch("/cases/{case_id}", response_model=Case, tags=["cases"])
+@router.patch("/cases/{case_id}", response_model=Case, tags=["cases"], responses=CONFLICT)
 def update_case(instance: InstanceDep, principal: Writer, case_id: str,
                 body: JSONObject) -> Any:
     return cases.update_case(instance, schema.entity_id(case_id, "case_id"), body,
@@ -365,7 +371,8 @@ def get_term(instance: InstanceDep, principal: Reader, code: str) -> Any:
     return vocabulary.get_term(instance, code)
 
 
-@router.post("/vocabulary", response_model=Term, status_code=201, tags=["vocabulary"])
+@router.post("/vocabulary", response_model=Term, status_code=201, tags=["vocabulary"],
+             responses=CONFLICT)
 def add_term(instance: InstanceDep, principal: Vocab, body: JSONObject) -> Any:
     """``{"code", "labels": {lang: text}, "description"?}``"""
     return vocabulary.add_term(instance, body, actor=principal.actor)

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from sprava.accounts.roles import Capability
 from sprava.accounts.sessions import Principal
-from sprava.api.deps import InstanceDep, PagingDep, needs, needs_any
+from sprava.api.deps import NO_CONTROL, InstanceDep, PagingDep, needs, needs_any
 from sprava.api.models import CustodyEventOut, PageOut, UploadOut
 from sprava.api.responses import SafeJSONResponse
 from sprava.backends.db.engine import read_transaction
@@ -139,12 +139,15 @@ def _upload_name(name: str) -> bytes:
     return base.encode("utf-8", "surrogateescape")
 
 
-@router.post("/items", response_model=UploadOut, status_code=201, openapi_extra={
+@router.post("/items", response_model=UploadOut, status_code=201, responses={
+    200: {"model": UploadOut, "description": "Already held: nothing new was stored"}},
+    openapi_extra={
     "requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload(request: Request, instance: InstanceDep, principal: Uploader,
                  name: Annotated[str, Query(min_length=1, max_length=1000)],
-                 source: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                 source: Annotated[str | None, Query(min_length=1, max_length=200,
+                                                     pattern=NO_CONTROL)] = None,
                  ) -> Any:
     """Upload one file as the raw request body (streamed: one pass, hashed as it is
     written, never overwriting). 201 when new, 200 when already held; 413 beyond

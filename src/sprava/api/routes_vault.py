@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from sprava.accounts.roles import Capability
@@ -23,6 +23,10 @@ from sprava.store.items import item_record
 router = APIRouter()
 AllItems = Annotated[Principal, Depends(needs(Capability.ITEMS_ALL))]
 Ledger = Annotated[Principal, Depends(needs(Capability.LEDGER))]
+# Text on success, the JSON error shape otherwise. (Declared with the plain Response class
+# so that the description keeps the errors as application/json, as they are sent.)
+_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 @router.get("/jobs", response_model=dict[str, Any], tags=["items"])
@@ -78,10 +82,10 @@ def request_redaction(request: Request, instance: InstanceDep, principal: AllIte
             "queued": queued}
 
 
-@router.get("/ledger/key", response_class=PlainTextResponse, tags=["ledger"])
-def ledger_key(instance: InstanceDep, principal: Ledger) -> str:
+@router.get("/ledger/key", response_class=Response, responses=_TEXT, tags=["ledger"])
+def ledger_key(instance: InstanceDep, principal: Ledger) -> PlainTextResponse:
     """The note verifier key (name+keyid+base64key) that checks every checkpoint."""
-    return str(instance.verifier) + "\n"
+    return PlainTextResponse(str(instance.verifier) + "\n")
 
 
 def _latest(conn: Any) -> Any:
@@ -92,12 +96,12 @@ def _latest(conn: Any) -> Any:
     return stored
 
 
-@router.get("/ledger/checkpoint", response_class=PlainTextResponse, tags=["ledger"])
-def ledger_checkpoint(instance: InstanceDep, principal: Ledger) -> str:
+@router.get("/ledger/checkpoint", response_class=Response, responses=_TEXT, tags=["ledger"])
+def ledger_checkpoint(instance: InstanceDep, principal: Ledger) -> PlainTextResponse:
     """The latest signed checkpoint, exactly as signed (C2SP signed-note)."""
     with read_transaction(instance.engine) as conn:
         note: str = _latest(conn).note
-    return note
+    return PlainTextResponse(note)
 
 
 @router.get("/ledger/inclusion/{index}", response_model=dict[str, Any], tags=["ledger"])
