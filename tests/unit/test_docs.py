@@ -48,7 +48,7 @@ def test_api_doc_lists_every_path_the_server_serves(tmp_path: Path) -> None:
         parts = re.findall(r"`([^`]+)`", row)
         base = ""
         for part in parts:
-            if part.startswith("/") and part.count("/") == 1 and base and not part[1:2] == "{":
+            if part.startswith("/") and part.count("/") == 1 and base and part[1:2] != "{":
                 named.add(base + part)  # `/claims/{claim_id}/submit`, `/withdraw`, …
             else:
                 named.add(part)
