@@ -363,6 +363,9 @@ MATRIX: dict[tuple[str, str], tuple[Probe, ...]] = {
     ("GET", "/ledger/consistency"): (Probe(
         "a consistency proof", fixed("/ledger/consistency", params={"old": 1}), STAFF,
         (Capability.LEDGER,)),),
+    # search: everyone finds what their role lets them see; uploaders only their own items
+    ("GET", "/search"): (Probe("search", fixed("/search?q=Pushkinskaya"), EVERYONE,
+                               (*ANY_ITEMS, Capability.CATALOGUE_READ)),),
     # incidents
     ("GET", "/incidents"): (Probe("list incidents", fixed("/incidents"), READERS,
                                   (Capability.CATALOGUE_READ,)),),

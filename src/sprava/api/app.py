@@ -22,7 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sprava import __version__
-from sprava.api import routes_auth, routes_catalogue, routes_items, routes_vault
+from sprava.api import (
+    routes_auth,
+    routes_catalogue,
+    routes_items,
+    routes_search,
+    routes_vault,
+)
 from sprava.api.models import ErrorOut
 from sprava.api.responses import SafeJSONResponse, error_body, error_response
 from sprava.errors import SpravaError, TooLargeError
@@ -173,5 +179,6 @@ def create_app(instance: Instance, *, background_jobs: bool | None = None) -> Fa
     app.include_router(routes_items.router, prefix=PREFIX)
     app.include_router(routes_catalogue.router, prefix=PREFIX)
     app.include_router(routes_vault.router, prefix=PREFIX)
+    app.include_router(routes_search.router, prefix=PREFIX)
     app.add_middleware(Guard, upload_max=instance.settings.upload_max_mb * 1024 * 1024)
     return app

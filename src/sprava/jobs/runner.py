@@ -90,6 +90,24 @@ def _die_with_parent() -> None:
         pass
 
 
+def _warm_up() -> None:
+    """Load the analysis code and the face detector before the first job's time limit
+    starts: on a busy machine the imports and the model take seconds, which belong to the
+    worker's start, not to the job. A part that cannot load fails later, in the job that
+    needs it, with that job's own message."""
+    try:
+        import sprava.jobs.handlers
+        import sprava.media.metadata
+        import sprava.media.phash
+        import sprava.media.pipeline
+        import sprava.media.similarity  # noqa: F401
+        from sprava.media.thumbnail import shared_detector
+
+        shared_detector()
+    except (ImportError, SpravaError):
+        pass
+
+
 def _worker_main(settings: Settings, current: Any, results: Any) -> None:
     """A worker process: claim and run jobs until the queue is empty."""
     from sprava.instance import open_instance
@@ -99,6 +117,7 @@ def _worker_main(settings: Settings, current: Any, results: Any) -> None:
     _limit_memory(settings.analysis_max_memory_mb)
     instance = open_instance(settings)
     worker = worker_name()
+    _warm_up()
     try:
         while True:
             claimed = queue.claim(instance.engine, worker, settings.job_lease_seconds,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sprava.errors import BackendUnavailableError, ConfigurationError
 
 _WRITE = "sprava_write"
-SCHEMA_HEAD = "0004_accounts"
+SCHEMA_HEAD = "0005_search"
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -42,8 +42,14 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for ``sqlite:///…`` or ``postgresql+psycopg://…``; raises ConfigurationError."""
+    # SQLite: keep as many connections as the API's worker threads can use at once
+    # (anyio's default limit of 40). With SQLAlchemy's default of 5 (+10 overflow), under
+    # 50 concurrent requests most checkouts opened a new connection and closed it after
+    # use, each paying the PRAGMAs below and an empty page cache (bench/api_load.py).
+    # Connections are opened only when needed, so a CLI command still opens one.
+    options: dict[str, Any] = {"pool_size": 40} if url.startswith("sqlite") else {}
     try:
-        engine = create_engine(url, pool_pre_ping=url.startswith("postgresql"))
+        engine = create_engine(url, pool_pre_ping=url.startswith("postgresql"), **options)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigurationError(
             f"cannot use database URL {url!r}: {exc}",

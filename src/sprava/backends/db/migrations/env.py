@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 import sprava.backends.db.account_tables
-import sprava.backends.db.catalogue_tables  # noqa: F401  (registers the catalogue tables)
+import sprava.backends.db.catalogue_tables
+import sprava.backends.db.search_tables  # noqa: F401  (registers the tables)
 from sprava.backends.db.tables import metadata
 
 connection = context.config.attributes["connection"]
