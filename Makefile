@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 venv: $(BIN)/python
-	$(BIN)/pip install -q -e '.[media]'
+	$(BIN)/pip install -q -e '.[media,pdf]'
 
 test-venv: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
@@ -38,6 +38,7 @@ test: test-venv
 
 bench: venv
 	$(BIN)/pip install -q -e '.[bench]'
+	scripts/install-bench-deps.sh
 	$(BIN)/python -m bench
 
 lint: test-venv

@@ -13,6 +13,7 @@ import time
 from types import ModuleType
 
 from bench import (
+    casefile,
     ingest_large,
     ingest_small,
     ledger,
@@ -35,7 +36,7 @@ from bench.common import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (ingest_large, ingest_small, ledger, proof_at_1m, media_phash,
-                        media_neardup, media_redact, media_pipeline)
+                        media_neardup, media_redact, media_pipeline, casefile)
 }
 
 

@@ -27,6 +27,7 @@ from sprava.domain.catalogue import (
     Page,
     catalogue_event,
     check_page,
+    export_event,
     state_digest,
     view_event,
 )
@@ -100,6 +101,22 @@ class Recorder:
         self._rows.extend({"leaf_index": index, "entity": entity, "entity_id": i,
                            "change": "view", "actor": self.actor, "at": self.now,
                            "state_sha256": None, "note": None} for i in sorted(set(ids)))
+
+    def record_export(self, case_id: str, state: Mapping[str, Any], *, recipient: str,
+                      persons: Sequence[str], contents_sha256: str) -> int:
+        """A case file leaving for ``recipient``: one event, indexed under the case (with
+        the recipient as its note) and under every person whose record leaves with it.
+        Returns the event's leaf index."""
+        digest = state_digest(state)
+        index = self._appender.append(export_event(
+            case_id=case_id, state_sha256=digest, recipient=recipient, persons=persons,
+            contents_sha256=contents_sha256, actor=self.actor, time=self.now))
+        row = {"leaf_index": index, "change": "export", "actor": self.actor, "at": self.now}
+        self._rows.append({**row, "entity": "case", "entity_id": case_id,
+                           "state_sha256": digest, "note": recipient})
+        self._rows.extend({**row, "entity": "person", "entity_id": p, "state_sha256": None,
+                           "note": None} for p in sorted(set(persons)))
+        return index
 
     def finish(self) -> None:
         self._appender.finish()

@@ -140,14 +140,15 @@ def check_references(conn: Connection, c: Claim, *, pending: Sequence[str] = ())
     require_items(conn, c.sources)
 
 
-def insert_claim(rec: Recorder, c: Claim) -> None:
-    """Write a new claim and record its creation (for :mod:`sprava.catalogue.acts` too)."""
+def insert_claim(rec: Recorder, c: Claim, note: str | None = None) -> None:
+    """Write a new claim and record its creation (for :mod:`sprava.catalogue.acts` and the
+    imports too; ``note`` goes to the change index beside the event)."""
     rec.conn.execute(insert(claim).values(
         id=c.id, salt=c.salt, statement=c.statement, subject_kind=str(c.subject_kind),
         subject_id=c.subject_id, object_kind=str(c.object_kind), object_id=c.object_id,
         author=c.author, created_at=c.created_at, **_columns(c)))
     _write_sources(rec.conn, c)
-    rec.record("create", EntityKind.CLAIM, c.id, c.state())
+    rec.record("create", EntityKind.CLAIM, c.id, c.state(), note)
 
 
 def new_claim(rec: Recorder, *, statement: str, subject: tuple[EntityKind, str],

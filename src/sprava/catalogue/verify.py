@@ -96,11 +96,16 @@ def _check_index(conn: Connection, leaves: int, out: list[Finding]) -> None:
                 body = decode_leaf(bytes(row.data)) if row.data is not None else {}
             except BadInputError:
                 body = {}
-            named = (body.get("ids") or [] if row.change == "view" else [body.get("id")])
+            # An export is one event on the case, indexed under each person leaving with it.
+            person_export = row.change == "export" and row.entity == "person"
+            named = (body.get("ids") or [] if row.change == "view" else
+                     body.get("persons") or [] if person_export else [body.get("id")])
             if (not 0 <= row.leaf_index < leaves or body.get("kind") != CATALOGUE
-                    or body.get("entity") != row.entity or row.entity_id not in named
+                    or body.get("entity") != ("case" if person_export else row.entity)
+                    or row.entity_id not in named
                     or body.get("change") != row.change or body.get("actor") != row.actor
-                    or body.get("state_sha256") != row.state_sha256):
+                    or (None if person_export else body.get("state_sha256"))
+                    != row.state_sha256):
                 out.append(Finding(
                     "catalogue-change-mismatch", f"{row.entity} {row.entity_id}",
                     f"the change index says leaf {row.leaf_index} records a {row.change} of "
@@ -119,7 +124,8 @@ def check_catalogue(conn: Connection, leaves: int) -> list[Finding]:
             latest: dict[str, str | None] = {}
             for entity_id, digest in conn.execute(
                     select(c.entity_id, c.state_sha256)
-                    .where(c.entity == kind.value, c.change != "view", c.entity_id.in_(ids),
+                    .where(c.entity == kind.value, c.change.notin_(("view", "export")),
+                           c.entity_id.in_(ids),
                            c.leaf_index < leaves)
                     .order_by(c.leaf_index, c.id)):
                 latest[entity_id] = digest

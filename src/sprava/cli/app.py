@@ -202,11 +202,35 @@ def build_app() -> typer.Typer:
                       f"{ev['actor']}", markup=False)
 
     @app.command()
-    def verify(as_json: JsonOpt = False) -> None:
-        """Check the whole instance: blobs, items, ledger leaves, nodes and checkpoints.
+    def verify(
+        casefile: Annotated[Path | None, typer.Argument(
+            metavar="[CASEFILE]", help="A case file (zip or folder) to check offline, "
+            "with no instance; without it, the instance is checked.")] = None,
+        key: Annotated[str | None, typer.Option(
+            help="Case file: the verifier key you trust (the key, or a file holding it).")
+        ] = None,
+        since: Annotated[Path | None, typer.Option(
+            metavar="CHECKPOINT", help="Case file: a signed checkpoint you hold from earlier.")
+        ] = None,
+        consistency: Annotated[Path | None, typer.Option(
+            metavar="FILE", help="Case file: a consistency proof (JSON) for --since.")] = None,
+        pin: Annotated[bool, typer.Option(
+            "--pin", help="Case file: after a clean check, remember its key for its log.")
+        ] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Check the whole instance, or a case file offline (docs/casefiles.md).
 
         Exits 0 when everything holds, 1 when anything was altered, 3 when unreadable.
         """
+        if casefile is not None:
+            from sprava.casefile.sprava_verify import run
+
+            raise typer.Exit(run(casefile, key=key, since=since, consistency=consistency,
+                                 pin=pin, as_json=as_json))
+        if key is not None or since is not None or consistency is not None or pin:
+            raise typer.BadParameter("--key, --since, --consistency and --pin check a "
+                                     "CASEFILE; give one")
         from sprava.cli.verify_view import run_verify
 
         instance = open_current()
@@ -217,6 +241,8 @@ def build_app() -> typer.Typer:
         if not ok:
             raise typer.Exit(ExitCode.FAILED)
 
+    from sprava.cli.catalogue_cmd import build_catalogue
+    from sprava.cli.export_cmd import build_export
     from sprava.cli.jobs_cmd import build_jobs
     from sprava.cli.ledger_cmd import build_ledger
     from sprava.cli.media_cmd import register as register_media
@@ -226,6 +252,8 @@ def build_app() -> typer.Typer:
     register_serve(app, settings)
     app.add_typer(build_ledger(open_current), name="ledger")
     app.add_typer(build_jobs(open_current), name="jobs")
+    app.add_typer(build_catalogue(open_current), name="catalogue")
+    app.add_typer(build_export(open_current), name="export")
     return app
 
 

@@ -583,3 +583,18 @@ def view_event(*, entity: str, ids: Sequence[str], actor: str, time: datetime) -
     """The custody event of a read of restricted records: who saw which ones."""
     return CustodyEvent(CATALOGUE, time, actor, {
         "change": "view", "entity": entity, "ids": sorted(ids)})
+
+
+def export_event(*, case_id: str, state_sha256: str, recipient: str, persons: Sequence[str],
+                 contents_sha256: str, actor: str, time: datetime) -> CustodyEvent:
+    """The custody event of a case file leaving for its recipient.
+
+    It names the recipient and the persons whose records leave with it (persons leave the
+    restricted zone only this way), commits to the case's state, and commits to the case
+    file's ``sprava/contents.json`` (which lists every item, event and file in the bag) by
+    its SHA-256, so that the case file proves what was exported, to whom, and when.
+    """
+    return CustodyEvent(CATALOGUE, time, actor, {
+        "change": "export", "entity": "case", "id": case_id, "state_sha256": state_sha256,
+        "recipient": recipient, "persons": sorted(set(persons)),
+        "contents_sha256": contents_sha256})
