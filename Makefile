@@ -27,6 +27,10 @@ demo: venv
 	$(BIN)/sprava --home $(HOME_DIR) redact "demo-media/2020-08-10 Pushkinskaya/IMG_0413.png" \
 		--out demo-media/IMG_0413-redacted.png
 	$(BIN)/sprava --home $(HOME_DIR) verify
+	$(BIN)/python demo/make_case.py demo-media $(HOME_DIR) > demo-media/case-id
+	$(BIN)/sprava --home $(HOME_DIR) export case "$$(cat demo-media/case-id)" \
+		--to "Office of the Prosecutor" --out demo-media/case.zip
+	$(BIN)/sprava verify demo-media/case.zip --key "$$($(BIN)/sprava --home $(HOME_DIR) ledger key)"
 	$(BIN)/sprava --home $(HOME_DIR) ledger checkpoint
 	@echo "Instance in $(HOME_DIR): try '$(BIN)/sprava --home $(HOME_DIR) show <sha256 prefix>'"
 
