@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -485,6 +486,18 @@ MATRIX: dict[tuple[str, str], tuple[Probe, ...]] = {
     ("POST", "/vocabulary"): (Probe("extend the vocabulary", posting("/vocabulary", lambda w: {
         "code": f"matrix-term-{w.next()}", "labels": {"en": "A term"}}), COORDINATOR,
         (Capability.VOCABULARY,)),),
+    # the whole catalogue in and out
+    ("GET", "/catalogue/export"): (Probe(
+        "export the catalogue", fixed("/catalogue/export", params={"format": "csv"}),
+        COORDINATOR, (Capability.EXCHANGE,)),),
+    ("POST", "/catalogue/import"): (Probe(
+        "import a catalogue", fixed("/catalogue/import", content=json.dumps(
+            {"format": "sprava-catalogue", "version": 1}).encode()),
+        COORDINATOR, (Capability.EXCHANGE,)),),
+    ("POST", "/catalogue/import-sfm"): (Probe(
+        "import units and commanders", lambda w, _role: ("/catalogue/import-sfm", {
+            "content": f"unit:id:admin,unit:name\r\nm-{w.next()},Matrix unit\r\n".encode()}),
+        COORDINATOR, (Capability.EXCHANGE,)),),
 }
 
 

@@ -25,6 +25,7 @@ from sprava import __version__
 from sprava.api import (
     routes_auth,
     routes_catalogue,
+    routes_exchange,
     routes_items,
     routes_search,
     routes_vault,
@@ -36,6 +37,8 @@ from sprava.instance import Instance
 
 PREFIX = "/api/v1"
 JSON_MAX = 4 * 1024 * 1024
+# Bodies that are files, not JSON: each route holds them to its own limit.
+_UPLOADS = frozenset({f"{PREFIX}/items", *(PREFIX + p for p in routes_exchange.IMPORT_PATHS)})
 log = logging.getLogger("sprava.api")
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -89,7 +92,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_upload = scope["method"] == "POST" and scope["path"] == f"{PREFIX}/items"
+        is_upload = scope["method"] == "POST" and scope["path"] in _UPLOADS
         cap = self.upload_max if is_upload else JSON_MAX
         declared = dict(scope["headers"]).get(b"content-length")
 
@@ -178,6 +181,7 @@ def create_app(instance: Instance, *, background_jobs: bool | None = None) -> Fa
     app.include_router(routes_auth.router, prefix=PREFIX)
     app.include_router(routes_items.router, prefix=PREFIX)
     app.include_router(routes_catalogue.router, prefix=PREFIX)
+    app.include_router(routes_exchange.router, prefix=PREFIX)
     app.include_router(routes_vault.router, prefix=PREFIX)
     app.include_router(routes_search.router, prefix=PREFIX)
     app.add_middleware(Guard, upload_max=instance.settings.upload_max_mb * 1024 * 1024)
