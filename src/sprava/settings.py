@@ -86,6 +86,15 @@ class Settings:
         default=5, metadata={"help": "failed logins for one account or from one address "
                              "before logins are paused (the pause doubles each time, up to "
                              "an hour)", "range": (1, 1000)})
+    publish_precision_km: float = field(
+        default=10.0, metadata={"help": "`sprava publish`: places on the public site are "
+                                "rounded to a grid of cells at least this many km across",
+                                "range": (1, 1000)})
+    publish_public_sources: str = field(
+        default="", metadata={"help": "`sprava publish`: names of sources (as given to "
+                              "`sprava ingest --source`), comma-separated, whose items are "
+                              "public documents; a commander is published only when every "
+                              "source of the approved claim came from one of them"})
 
     @property
     def key_file(self) -> Path:
