@@ -13,7 +13,9 @@ import time
 from types import ModuleType
 
 from bench import (
+    api_load,
     casefile,
+    inbox_upload,
     ingest_large,
     ingest_small,
     ledger,
@@ -36,7 +38,8 @@ from bench.common import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (ingest_large, ingest_small, ledger, proof_at_1m, media_phash,
-                        media_neardup, media_redact, media_pipeline, casefile)
+                        media_neardup, media_redact, media_pipeline, api_load, casefile,
+                        inbox_upload)
 }
 
 

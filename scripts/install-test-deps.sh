@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite needs, if missing: PostgreSQL (the suite starts
 # its own server on loopback in a temporary folder), ExifTool (the reference the metadata
-# tests compare against), Pango and a font for PDF reports, jq and xxd, and Chromium.
-# Uses apt-get; sudo when not root.
+# tests compare against), Pango and a font for PDF reports, jq and xxd, age (the inbox's
+# tests decrypt with it) and Chromium. Uses apt-get; sudo when not root.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -13,6 +13,8 @@ ldconfig -p | grep -q libpangoft2-1.0.so.0 || need+=(libpango-1.0-0 libpangoft2-
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v xxd >/dev/null 2>&1 || need+=(xxd)
+# The insider inbox: the reference `age` tool its round-trip tests decrypt with.
+command -v age >/dev/null 2>&1 || need+=(age)
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

@@ -86,6 +86,32 @@ class Settings:
         default=5, metadata={"help": "failed logins for one account or from one address "
                              "before logins are paused (the pause doubles each time, up to "
                              "an hour)", "range": (1, 1000)})
+    inbox_upload_max_mb: int = field(
+        default=2048, metadata={"help": "largest post the insider inbox accepts (message and "
+                                "files together), in MiB; larger: 413 and nothing is kept",
+                                "range": (1, 1_048_576)})
+    inbox_message_max_kb: int = field(
+        default=512, metadata={"help": "longest message text an insider may type, in KiB "
+                               "(longer text goes in a file)", "range": (1, 65_536)})
+    inbox_kdf_memory_mb: int = field(
+        default=64, metadata={"help": "Argon2id memory for receipt codes and recipients' "
+                              "key passwords, in MiB (new codes and keys; old ones keep "
+                              "theirs)", "range": (1, 4096)})
+    inbox_kdf_passes: int = field(
+        default=3, metadata={"help": "Argon2id passes for receipt codes and recipients' key "
+                             "passwords", "range": (1, 100)})
+    inbox_guess_limit: int = field(
+        default=10, metadata={"help": "wrong receipt codes that hit one submission's first "
+                              "words before that submission refuses every code for an hour",
+                              "range": (1, 10_000)})
+    inbox_global_guess_limit: int = field(
+        default=100, metadata={"help": "wrong receipt codes per minute, over the whole "
+                               "inbox, before code entry pauses for a minute",
+                               "range": (1, 1_000_000)})
+    inbox_session_minutes: float = field(
+        default=30.0, metadata={"help": "an insider's session (after entering the receipt "
+                                "code) ends after this long without a request",
+                                "range": (1, 1440)})
     publish_precision_km: float = field(
         default=10.0, metadata={"help": "`sprava publish`: places on the public site are "
                                 "rounded to a grid of cells at least this many km across",

@@ -10,7 +10,10 @@ description, and for each the roles that may call it, written from shared/DESIGN
 * an uploader uploads and sees only their own uploads;
 * a viewer reads the catalogue and redacted copies only: no persons, no claims naming a
   person, no originals;
-* without a login, only the health check and the login itself answer.
+* without a login, only the health check and the login itself answer;
+* the insider inbox's endpoints need the ``inbox`` capability (coordinators and
+  investigators) and an assignment as recipient by a coordinator, which every staff
+  account here has, with its key unlocked for its token.
 
 Something out of a reader's scope is answered as if it did not exist (404), not with a
 refusal that would confirm it exists. Each endpoint is called by every role and without a
@@ -50,6 +53,8 @@ from sprava.backends.db.engine import read_transaction
 from sprava.backends.db.tables import ledger_leaf
 from sprava.catalogue import claims, incidents
 from sprava.domain.custody import decode_leaf
+from sprava.inbox import age, recipients
+from sprava.inbox.service import Inbox
 from sprava.store.derive import store_derived
 
 ANON = "anonymous"
@@ -96,6 +101,8 @@ class World:
     person_claim: str  # person commanded unit: approved by a second reviewer
     case: str
     target: str  # an account the coordinator changes
+    submission: str  # an insider's submission, with one file
+    inbox_file: str
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -132,6 +139,26 @@ class World:
             "password": API_PASSWORD}, actor="local:test")
         _, token = sessions.create_token(self.api.instance, sessions.Principal(acc, "token"),
                                          {"name": "tests"})
+        return acc, token
+
+    @property
+    def inbox(self) -> Inbox:
+        return self.app.state.inbox  # type: ignore[no-any-return]
+
+    def coordinator(self) -> sessions.Principal:
+        acc = service.get_account(self.api.instance, self.api.accounts[
+            "coordinator"].id)  # type: ignore[attr-defined]
+        return sessions.Principal(acc, "token")
+
+    def recipient(self, like: str, *, key: bool = False) -> tuple[Any, str]:
+        """A new account like :meth:`account`, assigned as an inbox recipient if its role
+        may be one; ``key``: with a key kept on the server."""
+        acc, token = self.account(like)
+        if Capability.INBOX in capabilities(Role(acc.role)):
+            recipients.assign(self.inbox, self.coordinator(), {"account_id": acc.id})
+            if key:
+                recipients.set_key(self.inbox, sessions.Principal(acc, "token"),
+                                   {"password": API_PASSWORD})
         return acc, token
 
     def client(self, address: str) -> TestClient:
@@ -178,15 +205,39 @@ def _build(api: Api, tmp: Path) -> World:
         "items": [uploaded["investigator"]]})["id"]
     target = ok("POST", "/users", "coordinator", json={
         "username": "target", "role": "viewer", "password": API_PASSWORD})["account"]["id"]
+    submission, inbox_file = _inbox(api, ok)
     return World(api, uploaded["investigator"],
                  {"uploader": uploaded["uploader"], "uploader2": uploaded["uploader2"]},
-                 redacted, incident, act, unit, person, unit_claim, person_claim, case, target)
+                 redacted, incident, act, unit, person, unit_claim, person_claim, case, target,
+                 submission, inbox_file)
+
+
+def _inbox(api: Api, ok: Callable[..., Any]) -> tuple[str, str]:
+    """Every staff account a recipient with its key unlocked for its token, and one
+    insider submission with a file; returns the submission's id and the file's."""
+    app = api.client.app  # type: ignore[attr-defined]
+    app.state.inbox = Inbox(api.instance)
+    for role in sorted(STAFF):
+        ok("POST", "/inbox/recipients", "coordinator",
+           json={"account_id": api.accounts[role].id})  # type: ignore[attr-defined]
+        ok("POST", "/inbox/key", role, json={"password": API_PASSWORD})
+        unlocked = api.call("POST", f"{PREFIX}/inbox/unlock", role,
+                            json={"password": API_PASSWORD})
+        assert unlocked.status_code == 204, unlocked.text
+    sent = TestClient(app).post("/inbox/submit", files=[
+        ("message", (None, "Orders attached.")),
+        ("files", ("orders.txt", b"Clear the square by 23:00.\n", "text/plain"))])
+    assert sent.status_code == 200, sent.text
+    [summary] = ok("GET", "/inbox/submissions", "coordinator")["items"]
+    read = ok("GET", f"/inbox/submissions/{summary['id']}", "coordinator")
+    return summary["id"], read["posts"][0]["files"][0]["id"]
 
 
 @pytest.fixture(scope="module")
 def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("authz")
-    instance = new_instance(home / "instance", module_database_url)
+    instance = new_instance(home / "instance", module_database_url, inbox_kdf_memory_mb=1,
+                            inbox_kdf_passes=1)  # the inbox's Argon2id: cheap in tests
     api = make_api(instance)
     try:
         yield _build(api, home)
@@ -289,6 +340,27 @@ def posting(path: str, make: Callable[[World], Any], **kwargs: Any
 
 def _fresh_incident(w: World) -> str:
     return incidents.create_incident(w.api.instance, INCIDENT, actor=AUTHOR).id
+
+
+def as_new_recipient(path: str, body: Callable[[World], Any] | None = None, *,
+                     key: bool = False) -> Callable[[World, str], Call]:
+    """A request on the caller's own inbox key (set, unlock, lock), made by a new
+    account of the caller's role (a recipient if the role may be one) so that the
+    harness accounts keep their unlocked keys."""
+    def build(w: World, role: str) -> Call:
+        kwargs: dict[str, Any] = {} if body is None else {"json": body(w)}
+        if role == ANON:
+            return path, kwargs
+        _acc, token = w.recipient(role, key=key)
+        return path, {**kwargs, "headers": {"Authorization": f"Bearer {token}"}}
+    return build
+
+
+def _fresh_recipient(w: World) -> str:
+    return str(w.recipient("investigator")[0].id)
+
+
+INBOX = (Capability.INBOX,)
 
 
 MATRIX: dict[tuple[str, str], tuple[Probe, ...]] = {
@@ -498,6 +570,38 @@ MATRIX: dict[tuple[str, str], tuple[Probe, ...]] = {
         "import units and commanders", lambda w, _role: ("/catalogue/import-sfm", {
             "content": f"unit:id:admin,unit:name\r\nm-{w.next()},Matrix unit\r\n".encode()}),
         COORDINATOR, (Capability.EXCHANGE,)),),
+    # the insider inbox (recipients' side; the insiders' pages are outside /api/v1)
+    ("GET", "/inbox/recipients"): (Probe(
+        "who receives the inbox", fixed("/inbox/recipients"), STAFF, INBOX),),
+    ("POST", "/inbox/recipients"): (Probe(
+        "assign a recipient", posting("/inbox/recipients", lambda w: {
+            "account_id": w.account("investigator")[0].id}), COORDINATOR,
+        (Capability.ACCOUNTS,)),),
+    ("DELETE", "/inbox/recipients/{account_id}"): (Probe(
+        "remove a recipient", new(_fresh_recipient, "/inbox/recipients/{id}"), COORDINATOR,
+        (Capability.ACCOUNTS,)),),
+    ("POST", "/inbox/key"): (Probe(
+        "set up one's inbox key", as_new_recipient("/inbox/key", lambda _w: {
+            "public_key": str(age.Identity.generate().recipient)}), STAFF, INBOX),),
+    ("POST", "/inbox/unlock"): (Probe(
+        "unlock one's inbox key", as_new_recipient(
+            "/inbox/unlock", lambda _w: {"password": API_PASSWORD}, key=True),
+        STAFF, INBOX),),
+    ("POST", "/inbox/lock"): (Probe(
+        "lock one's inbox key", as_new_recipient("/inbox/lock", key=True), STAFF, INBOX),),
+    ("GET", "/inbox/submissions"): (Probe(
+        "list submissions", fixed("/inbox/submissions"), STAFF, INBOX),),
+    ("GET", "/inbox/submissions/{submission_id}"): (Probe(
+        "read a conversation", fixed("/inbox/submissions/{submission}"), STAFF, INBOX),),
+    ("POST", "/inbox/submissions/{submission_id}/replies"): (Probe(
+        "reply to an insider", fixed("/inbox/submissions/{submission}/replies",
+                                     json={"text": "Thank you."}), STAFF, INBOX),),
+    ("GET", "/inbox/submissions/{submission_id}/files/{file_id}"): (Probe(
+        "download a submitted file", fixed("/inbox/submissions/{submission}/files/"
+                                           "{inbox_file}"), STAFF, INBOX),),
+    ("POST", "/inbox/submissions/{submission_id}/files/{file_id}/vault"): (Probe(
+        "move a submitted file into the vault", fixed(
+            "/inbox/submissions/{submission}/files/{inbox_file}/vault"), STAFF, INBOX),),
 }
 
 

@@ -27,11 +27,12 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, inspect, select
 
-from conftest import Api, make_api, new_instance
+from conftest import API_PASSWORD, Api, make_api, new_instance
 from sprava.api.app import JSON_MAX, PREFIX
 from sprava.backends.db.engine import read_transaction
 from sprava.backends.db.tables import ledger_leaf, metadata
 from sprava.domain.catalogue import RED_LINE_MESSAGE, is_red_line_key
+from sprava.inbox.service import Inbox
 
 MARKUP = '<script>alert("sprava")</script><img src=x onerror=alert(1)>&amp;'
 UPLOAD_MAX_MB = 1
@@ -84,7 +85,8 @@ class Hostile:
 def hostile(module_database_url: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     instance = new_instance(tmp_path_factory.mktemp("hostile") / "instance",
-                            module_database_url, upload_max_mb=UPLOAD_MAX_MB)
+                            module_database_url, upload_max_mb=UPLOAD_MAX_MB,
+                            inbox_kdf_memory_mb=1, inbox_kdf_passes=1)
     api = make_api(instance)
     h = Hostile(api, {})
     try:
@@ -104,14 +106,35 @@ def hostile(module_database_url: str,
         account = h.ok("POST", "/users", json={"username": "target",
                                                 "role": "viewer"})["account"]["id"]
         token = h.ok("POST", "/auth/tokens", json={"name": "spare"})["token"]["id"]
+        submission, inbox_file = _inbox(h)
         h.real.update({
             "sha256": sha, "incident_id": incident, "act_id": act, "unit_id": unit,
             "person_id": person, "claim_id": claim, "case_id": case, "account_id": account,
-            "token_id": token, "code": "beating", "index": "0"})
+            "token_id": token, "code": "beating", "index": "0",
+            "submission_id": submission, "file_id": inbox_file})
         yield h
     finally:
         api.client.close()  # type: ignore[attr-defined]
         instance.close()
+
+
+def _inbox(h: Hostile) -> tuple[str, str]:
+    """The coordinator an inbox recipient with its key unlocked, and one insider
+    submission with a file: its id and the file's."""
+    app = h.api.client.app  # type: ignore[attr-defined]
+    app.state.inbox = Inbox(h.api.instance)
+    coordinator = h.api.accounts["coordinator"].id  # type: ignore[attr-defined]
+    h.ok("POST", "/inbox/recipients", json={"account_id": coordinator})
+    h.ok("POST", "/inbox/key", json={"password": API_PASSWORD})
+    assert h.call("POST", "/inbox/unlock", json={"password": API_PASSWORD}
+                  ).status_code == 204
+    sent = TestClient(app).post("/inbox/submit", files=[
+        ("message", (None, MARKUP)), ("files", ("a.txt", b"text", "text/plain"))])
+    assert sent.status_code == 200, sent.text
+    [summary] = h.ok("GET", "/inbox/submissions")["items"]
+    read = h.ok("GET", f"/inbox/submissions/{summary['id']}")
+    assert read["posts"][0]["message"] == MARKUP  # and escaped, as ok() checks
+    return summary["id"], read["posts"][0]["files"][0]["id"]
 
 
 def assert_escaped(response: Any) -> None:

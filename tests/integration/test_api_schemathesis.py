@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 from conftest import API_PASSWORD, Api, make_api, new_instance
 from sprava.accounts import service
 from sprava.api.app import JSON_MAX, PREFIX
+from sprava.inbox.service import Inbox
 
 EXAMPLES = 20
 VIEWER_EXAMPLES = 10  # a viewer is turned away at most doors: fewer examples say as much
@@ -97,14 +98,35 @@ def _seed(api: Api) -> dict[str, Any]:
     target = ok("POST", "/users", "coordinator", json={
         "username": "target", "role": "investigator"})["account"]["id"]
     spare = ok("POST", "/auth/tokens", "coordinator", json={"name": "spare"})["token"]["id"]
+    submission, inbox_file = _inbox(api, ok)
     return {"sha256": sha, "incident_id": incident, "act_id": act, "unit_id": unit,
             "person_id": person, "claim_id": claim, "case_id": case, "account_id": target,
-            "token_id": spare, "code": "beating", "index": 0}
+            "token_id": spare, "code": "beating", "index": 0,
+            "submission_id": submission, "file_id": inbox_file}
+
+
+def _inbox(api: Api, ok: Any) -> tuple[str, str]:
+    """The coordinator an inbox recipient with its key unlocked for its token, and one
+    insider submission with a file: its id and the file's."""
+    app = api.client.app  # type: ignore[attr-defined]
+    app.state.inbox = Inbox(api.instance)
+    ok("POST", "/inbox/recipients", "coordinator",
+       json={"account_id": api.accounts["coordinator"].id})  # type: ignore[attr-defined]
+    ok("POST", "/inbox/key", "coordinator", json={"password": API_PASSWORD})
+    assert api.call("POST", f"{PREFIX}/inbox/unlock", "coordinator",
+                    json={"password": API_PASSWORD}).status_code == 204
+    sent = TestClient(app).post("/inbox/submit", files=[
+        ("message", (None, "Orders attached.")), ("files", ("a.txt", b"text", "text/plain"))])
+    assert sent.status_code == 200, sent.text
+    [summary] = ok("GET", "/inbox/submissions", "coordinator")["items"]
+    read = ok("GET", f"/inbox/submissions/{summary['id']}", "coordinator")
+    return str(summary["id"]), str(read["posts"][0]["files"][0]["id"])
 
 
 @pytest.fixture(scope="module")
 def fuzz(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
-    instance = new_instance(tmp_path_factory.mktemp("fuzz") / "instance", module_database_url)
+    instance = new_instance(tmp_path_factory.mktemp("fuzz") / "instance", module_database_url,
+                            inbox_kdf_memory_mb=1, inbox_kdf_passes=1)
     api = make_api(instance)
     try:
         real = _seed(api)

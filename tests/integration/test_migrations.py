@@ -16,7 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, Text, inspect, select
 
 import sprava.backends.db.account_tables
-import sprava.backends.db.catalogue_tables  # noqa: F401  (registers the catalogue tables)
+import sprava.backends.db.catalogue_tables
+import sprava.backends.db.inbox_tables  # noqa: F401  (registers the inbox tables)
 from sprava.audit import verify_instance
 from sprava.backends.db.engine import head_revision, make_engine, migrate, schema_revision
 from sprava.backends.db.search_tables import is_dialect_object
@@ -32,7 +33,8 @@ TABLES = {"source", "item", "item_name", "ledger_head", "ledger_leaf", "ledger_n
           "person_identifier", "claim", "claim_source", "act", "act_item", "case_record",
           "case_incident", "case_claim", "case_item", "catalogue_change",
           "account", "account_session", "api_token", "login_throttle",
-          "search_doc", "search_state", "search_queue", "search_term"}
+          "search_doc", "search_state", "search_queue", "search_term",
+          "inbox_recipient", "inbox_unlock", "inbox_submission", "inbox_post", "inbox_object"}
 
 
 def _tables(engine: Engine) -> set[str]:

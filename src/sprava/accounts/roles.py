@@ -29,6 +29,7 @@ class Capability(StrEnum):
     ACCOUNTS = "accounts"  # create and change accounts
     EXCHANGE = "exchange"  # import and export the whole catalogue
     LEDGER = "ledger"  # checkpoints and proofs
+    INBOX = "inbox"  # the insider inbox, once assigned as a recipient by a coordinator
 
 
 _ALL = frozenset(Capability)
@@ -38,7 +39,7 @@ CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.INVESTIGATOR: frozenset({
         Capability.UPLOAD, Capability.ITEMS_ALL, Capability.ITEMS_REDACTED,
         Capability.CATALOGUE_READ, Capability.CATALOGUE_WRITE, Capability.PERSONS,
-        Capability.LEDGER}),
+        Capability.LEDGER, Capability.INBOX}),
     Role.UPLOADER: frozenset({Capability.UPLOAD, Capability.ITEMS_OWN}),
     Role.VIEWER: frozenset({Capability.ITEMS_REDACTED, Capability.CATALOGUE_READ}),
 }

@@ -33,6 +33,7 @@ from sprava.api import (
 from sprava.api.models import ErrorOut
 from sprava.api.responses import SafeJSONResponse, error_body, error_response
 from sprava.errors import SpravaError, TooLargeError
+from sprava.inbox import routes as inbox_routes
 from sprava.instance import Instance
 
 PREFIX = "/api/v1"
@@ -103,6 +104,11 @@ class Guard:
                     (k, v) for k, v in _HEADERS if k not in names]
             await send(message)
 
+        if scope["path"].startswith("/inbox/"):
+            # The insider's pages cap their own bodies (inbox_upload_max_mb, small forms)
+            # and answer an insider in HTML, in their language: no JSON 413 from here.
+            await self.app(scope, receive, send_with_headers)
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > cap):
             body = SafeJSONResponse(error_body(
                 "too-large", f"the request body is over the limit of {cap} bytes"),
@@ -184,5 +190,7 @@ def create_app(instance: Instance, *, background_jobs: bool | None = None) -> Fa
     app.include_router(routes_exchange.router, prefix=PREFIX)
     app.include_router(routes_vault.router, prefix=PREFIX)
     app.include_router(routes_search.router, prefix=PREFIX)
+    app.include_router(inbox_routes.router)
+    inbox_routes.keep_out_of_access_log()  # the insiders' pages: no address, no time
     app.add_middleware(Guard, upload_max=instance.settings.upload_max_mb * 1024 * 1024)
     return app

@@ -243,6 +243,7 @@ def build_app() -> typer.Typer:
 
     from sprava.cli.catalogue_cmd import build_catalogue
     from sprava.cli.export_cmd import build_export
+    from sprava.cli.inbox_cmd import build_inbox
     from sprava.cli.jobs_cmd import build_jobs
     from sprava.cli.ledger_cmd import build_ledger
     from sprava.cli.media_cmd import register as register_media
@@ -255,6 +256,7 @@ def build_app() -> typer.Typer:
     app.add_typer(build_ledger(open_current), name="ledger")
     app.add_typer(build_jobs(open_current), name="jobs")
     app.add_typer(build_catalogue(open_current), name="catalogue")
+    app.add_typer(build_inbox(open_current), name="inbox")
     app.add_typer(build_export(open_current), name="export")
     return app
 

@@ -27,6 +27,9 @@ def register(app: typer.Typer, settings: Callable[..., Any]) -> None:
         listen: Annotated[str | None, typer.Option(
             help="HOST:PORT to listen on (default: the `listen` setting, 127.0.0.1:8740).")
         ] = None,
+        inbox_only: Annotated[bool, typer.Option(
+            "--inbox-only", help="Serve only the insider inbox's pages (/inbox/), e.g. to "
+                                 "publish them alone as an onion service.")] = False,
     ) -> None:
         """Serve the JSON API (OpenAPI at /api/v1/openapi.json).
 
@@ -44,6 +47,14 @@ def register(app: typer.Typer, settings: Callable[..., Any]) -> None:
         instance = open_instance(current)
         err = console(stderr=True)
         try:
+            if inbox_only:
+                from sprava.inbox.pages import create_inbox_app
+
+                err.print(f"Serving the inbox of {current.home} on http://{host}:{port}/inbox/ "
+                          "(Ctrl-C stops)", markup=False, highlight=False)
+                uvicorn.run(create_inbox_app(instance), host=host, port=port,
+                            log_level="warning", access_log=False, server_header=False)
+                return
             first = ensure_first_coordinator(instance)
             if first is not None:
                 err.print(f"Created the first account: user name {first[0]}, one-time "

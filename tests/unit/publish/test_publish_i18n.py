@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,9 +9,9 @@ from babel.messages.extract import extract_from_dir
 
 from sprava.publish.site import CATALOGUES
 from sprava.web.i18n import LANGUAGES
+from translations import assert_translated
 
 PUBLISH = Path(__file__).resolve().parents[3] / "src" / "sprava" / "publish"
-_PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 
 def _messages() -> list[str | tuple[str, str]]:
@@ -27,18 +26,7 @@ def test_every_message_of_the_site_is_translated(lang: str) -> None:
     catalog = CATALOGUES.catalog(lang)
     messages = _messages()
     assert len(messages) > 80
-    for message in messages:
-        key = message if isinstance(message, str) else message[0]
-        entry = catalog.get(key)
-        assert entry is not None, f"{lang}: {key!r} is not translated"
-        assert not entry.fuzzy, f"{lang}: {key!r} is marked fuzzy"
-        strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
-        assert all(strings), f"{lang}: {key!r} has an empty translation"
-        for text in strings:
-            assert sorted(_PLACEHOLDER.findall(text)) == sorted(_PLACEHOLDER.findall(key)), \
-                f"{lang}: {key!r} changes its placeholders"
-        if not isinstance(message, str):
-            assert len(strings) == 3, f"{lang}: {key!r} needs three plural forms"
+    assert_translated(catalog, messages, lang)
 
 
 def test_plural_forms() -> None:

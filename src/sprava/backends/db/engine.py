@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sprava.errors import BackendUnavailableError, ConfigurationError
 
 _WRITE = "sprava_write"
-SCHEMA_HEAD = "0005_search"
+SCHEMA_HEAD = "0006_inbox"
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -6,6 +6,7 @@ from alembic import context
 
 import sprava.backends.db.account_tables
 import sprava.backends.db.catalogue_tables
+import sprava.backends.db.inbox_tables
 import sprava.backends.db.search_tables  # noqa: F401  (registers the tables)
 from sprava.backends.db.tables import metadata
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install the system tools the benchmarks need, if missing: wrk (the HTTP load generator
+# that bench/api_load.py drives). Uses apt-get; sudo when not root.
+set -euo pipefail
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
