@@ -250,10 +250,17 @@ def render_html(selection: Selection, thumbs: Mapping[str, str], *, exported_at:
 def render_pdf(page: str, files: Mapping[str, bytes]) -> bytes | None:
     """The page as PDF with WeasyPrint, or None where WeasyPrint (or the Pango library it
     needs) is not installed. ``files`` are the page's pictures by relative path."""
+    from PIL import ImageFile
+
+    # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, which would
+    # make every later image analysis in this process accept truncated files as whole.
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         import weasyprint
     except (ImportError, OSError):
         return None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="sprava-report-") as folder:
