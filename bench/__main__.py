@@ -19,6 +19,7 @@ from bench import (
     ingest_large,
     ingest_small,
     ledger,
+    ledger_writers,
     media_neardup,
     media_phash,
     media_pipeline,
@@ -37,9 +38,9 @@ from bench.common import (
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (ingest_large, ingest_small, ledger, proof_at_1m, media_phash,
-                        media_neardup, media_redact, media_pipeline, api_load, casefile,
-                        inbox_upload)
+    m.NAME: m for m in (ingest_large, ingest_small, ledger, ledger_writers, proof_at_1m,
+                        media_phash, media_neardup, media_redact, media_pipeline, api_load,
+                        casefile, inbox_upload)
 }
 
 
