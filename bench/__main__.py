@@ -17,6 +17,7 @@ from bench import (
     casefile,
     inbox_upload,
     ingest_large,
+    ingest_s3,
     ingest_small,
     ledger,
     media_neardup,
@@ -37,7 +38,7 @@ from bench.common import (
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (ingest_large, ingest_small, ledger, proof_at_1m, media_phash,
+    m.NAME: m for m in (ingest_large, ingest_s3, ingest_small, ledger, proof_at_1m, media_phash,
                         media_neardup, media_redact, media_pipeline, api_load, casefile,
                         inbox_upload)
 }
