@@ -17,6 +17,7 @@ from bench import (
     casefile,
     inbox_upload,
     ingest_large,
+    ingest_s3,
     ingest_small,
     ledger,
     ledger_writers,
@@ -38,9 +39,9 @@ from bench.common import (
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (ingest_large, ingest_small, ledger, ledger_writers, proof_at_1m,
-                        media_phash, media_neardup, media_redact, media_pipeline, api_load,
-                        casefile, inbox_upload)
+    m.NAME: m for m in (ingest_large, ingest_s3, ingest_small, ledger, ledger_writers,
+                        proof_at_1m, media_phash, media_neardup, media_redact,
+                        media_pipeline, api_load, casefile, inbox_upload)
 }
 
 

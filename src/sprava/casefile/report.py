@@ -26,7 +26,7 @@ from sprava.casefile.selection import ItemInfo, Selection
 from sprava.domain.catalogue import STATEMENTS, Claim
 from sprava.domain.custody import rfc3339
 from sprava.domain.digest import Digest
-from sprava.store.blobs import LocalBlobStore
+from sprava.store.blobs import BlobStore
 
 THUMB_SIDE = 320
 _MAX_THUMB_SOURCE = 64 << 20  # bytes: a redacted picture larger than this gets no thumbnail
@@ -54,7 +54,7 @@ def _t(value: Any) -> str:
     return "—" if value is None or value == "" else escape(str(value))
 
 
-def make_thumbnails(blobs: LocalBlobStore, items: Iterable[ItemInfo]) -> dict[str, bytes]:
+def make_thumbnails(blobs: BlobStore, items: Iterable[ItemInfo]) -> dict[str, bytes]:
     """JPEG thumbnails of redacted pictures, by the redacted copy's SHA-256.
 
     Pictures Pillow cannot read safely (too large, a decompression bomb, not a picture,

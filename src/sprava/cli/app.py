@@ -54,17 +54,25 @@ def build_app() -> typer.Typer:
             help="The ledger's name, used as checkpoint origin and key name.")] = None,
         database_url: Annotated[str | None, typer.Option(
             help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.")] = None,
-        blob_url: Annotated[str | None, typer.Option(help="file:///PATH of the blob store.")
-                            ] = None,
+        blob_url: Annotated[str | None, typer.Option(
+            help="file:///PATH or s3://BUCKET[/PREFIX] of the blob store.")] = None,
+        s3_endpoint_url: Annotated[str | None, typer.Option(
+            help="The S3 server's URL, for an s3:// blob store (credentials: "
+                 "SPRAVA_S3_ACCESS_KEY_ID and SPRAVA_S3_SECRET_ACCESS_KEY).")] = None,
+        s3_region: Annotated[str | None, typer.Option(
+            help="The S3 region, for an s3:// blob store.")] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Create an instance: database, blob store, ledger signing key. Harmless to repeat."""
+        """Create an instance: database, blob store (an S3 bucket is created if missing),
+        ledger signing key. Harmless to repeat."""
         from sprava.instance import init_instance
         from sprava.settings import load_settings
 
         if folder is not None:
             state.home = folder
-        explicit = {k: v for k, v in (("database_url", database_url), ("blob_url", blob_url))
+        explicit = {k: v for k, v in (("database_url", database_url), ("blob_url", blob_url),
+                                      ("s3_endpoint_url", s3_endpoint_url),
+                                      ("s3_region", s3_region))
                     if v is not None}
         config = load_settings(state.home, explicit)
         instance, created = init_instance(config, origin=origin or config.origin or None,

@@ -141,7 +141,7 @@ class Inbox:
         self.instance = instance
         self.settings = settings
         self.secrets: ServerSecrets = load_server_secrets(settings.home / "keys")
-        self.store = LocalInboxStore(instance.blobs.root / "inbox")
+        self.store = LocalInboxStore(instance.inbox_folder)
         self.store.create()
         self.store.sweep(self._known)
         self.kdf: codes.Kdf = kdf or codes.Argon2Kdf()

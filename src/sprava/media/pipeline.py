@@ -80,16 +80,18 @@ def analyse(instance: Instance, sha: str) -> dict[str, bool]:
                                   ).scalar_one_or_none()
     if media_type is None:
         raise SpravaError(f"no item sha256:{sha}", code="item-not-found")
-    path = instance.blobs.path_of(Digest(sha))
     limits = limits_for(instance)
-    outcome = {METADATA: _run_step(instance, sha, METADATA, _metadata_tool(),
-                                   lambda: (_metadata(path, media_type, limits), None))}
-    if media_type.startswith(("image/", "video/")):
-        outcome[PHASH] = _run_step(instance, sha, PHASH, "pdq",
-                                   lambda: _phash(instance, sha, path, media_type, limits))
-        outcome[THUMBNAIL] = _run_step(
-            instance, sha, THUMBNAIL, "sprava-thumbnail",
-            lambda: (_thumbnail(instance, sha, path, media_type, limits), None))
+    # Decoders seek: on an object store this is a verified local copy, fetched once for
+    # all the steps and removed afterwards.
+    with instance.blobs.local_path(Digest(sha)) as path:
+        outcome = {METADATA: _run_step(instance, sha, METADATA, _metadata_tool(),
+                                       lambda: (_metadata(path, media_type, limits), None))}
+        if media_type.startswith(("image/", "video/")):
+            outcome[PHASH] = _run_step(instance, sha, PHASH, "pdq",
+                                       lambda: _phash(instance, sha, path, media_type, limits))
+            outcome[THUMBNAIL] = _run_step(
+                instance, sha, THUMBNAIL, "sprava-thumbnail",
+                lambda: (_thumbnail(instance, sha, path, media_type, limits), None))
     return outcome
 
 

@@ -50,22 +50,22 @@ def redact_item(instance: Instance, sha: str, params: Mapping[str, Any],
                                   ).scalar_one_or_none()
     if media_type is None:
         raise NotFoundError(f"no item sha256:{sha}", code="item-not-found")
+    if not media_type.startswith(("image/", "video/")):
+        raise BadInputError(f"cannot redact {media_type}: only images and videos",
+                            code="not-redactable")
     settings = RedactionSettings(mode=checked["mode"], threshold=checked["threshold"],
                                  keep_audio=checked["keep_audio"])
-    source = instance.blobs.path_of(Digest(sha))
-    with tempfile.TemporaryDirectory(prefix="sprava-redact-") as folder:
+    with instance.blobs.local_path(Digest(sha)) as source, \
+            tempfile.TemporaryDirectory(prefix="sprava-redact-") as folder:
         if media_type.startswith("image/"):
             suffix = ".jpg" if media_type == "image/jpeg" else ".png"
             out = Path(folder) / f"redacted{suffix}"
             report = redact_image(source, out, settings, limits_for(instance),
                                   detector=shared_detector())
-        elif media_type.startswith("video/"):
+        else:
             out = Path(folder) / "redacted.mp4"
             report = redact_video(source, out, settings, limits_for(instance),
                                   detector=shared_detector())
-        else:
-            raise BadInputError(f"cannot redact {media_type}: only images and videos",
-                                code="not-redactable")
         recorded = report_settings(report)
         derived = store_derived(instance, original=sha, kind=REDACTION, path=out,
                                 tool=recorded["tool"], settings=recorded,

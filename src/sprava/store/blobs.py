@@ -18,6 +18,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -43,7 +44,20 @@ class StoredBlob:
 
 
 class BlobStore(Protocol):
-    """Where originals live, addressed by SHA-256."""
+    """Where originals live, addressed by SHA-256: :class:`LocalBlobStore` (a folder) or
+    :class:`sprava.store.s3.S3BlobStore` (an S3-compatible object store).
+
+    Readers go through :meth:`open` (a stream) or :meth:`local_path` (a seekable file
+    for decoders that need one), never through a path of their own making.
+    """
+
+    def create(self) -> None:
+        """Make the store ready (folders, bucket); harmless when it exists."""
+        ...
+
+    def check(self) -> None:
+        """Raise ConfigurationError when the store cannot be used."""
+        ...
 
     def put_fd(self, fd: int, progress: Callable[[int], None] | None = None) -> StoredBlob:
         """Store what can be read from ``fd`` until EOF, hashing it in the same pass."""
@@ -55,15 +69,29 @@ class BlobStore(Protocol):
 
     def exists(self, digest: Digest) -> bool: ...
 
-    def open(self, digest: Digest) -> BinaryIO: ...
+    def open(self, digest: Digest) -> BinaryIO:
+        """A stream of the blob's bytes; NotFoundError when it is not held."""
+        ...
 
-    def digests(self) -> Iterator[Digest]: ...
+    def local_path(self, digest: Digest) -> AbstractContextManager[Path]:
+        """A local, seekable file with the blob's bytes while the context lasts."""
+        ...
+
+    def digests(self) -> Iterator[Digest]:
+        """Every blob held, in order of digest."""
+        ...
 
     def sync(self) -> None:
         """Make every blob stored so far durable (before the database records it)."""
         ...
 
-    def clean_temp(self) -> int: ...
+    def clean_temp(self) -> int:
+        """Remove temporaries abandoned by a killed writer; returns how many."""
+        ...
+
+    def temp_count(self) -> int:
+        """Temporaries present now (live or abandoned)."""
+        ...
 
 
 def _ignore(_size: int) -> None:
@@ -158,6 +186,11 @@ class LocalBlobStore:
 
     def size_of(self, digest: Digest) -> int:
         return self.path_of(digest).stat().st_size
+
+    @contextlib.contextmanager
+    def local_path(self, digest: Digest) -> Iterator[Path]:
+        """The blob's own file (read-only): no copy is made on a local store."""
+        yield self.path_of(digest)
 
     def digests(self) -> Iterator[Digest]:
         if not self._objects.is_dir():
