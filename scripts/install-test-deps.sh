@@ -17,10 +17,25 @@ command -v xxd >/dev/null 2>&1 || need+=(xxd)
 command -v age >/dev/null 2>&1 || need+=(age)
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# npm, to fetch axe-core for the accessibility check of the team's pages (below).
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -q
   $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# axe-core, run inside the browser by the accessibility check of the team's pages: a
+# pinned version from the npm registry (npm checks it against the registry's integrity
+# hash), unpacked once into build/ (not committed; `make clean` removes it).
+AXE_VERSION=4.10.3
+axe_dir="$(cd "$(dirname "$0")/.." && pwd)/build/test-deps/axe-core-$AXE_VERSION"
+if [ ! -f "$axe_dir/axe.min.js" ]; then
+  mkdir -p "$axe_dir"
+  tarball=$(cd "$axe_dir" && npm pack --silent "axe-core@$AXE_VERSION" | tail -n 1)
+  tar -xzf "$axe_dir/$tarball" -C "$axe_dir" --strip-components=1 package/axe.min.js \
+    package/LICENSE
+  rm -f "$axe_dir/$tarball"
 fi

@@ -1,4 +1,6 @@
-"""The application: routes under ``/api/v1``, one error shape, limits and headers.
+"""The application: routes under ``/api/v1``, one error shape, limits and headers; the
+team's pages at ``/`` (:mod:`sprava.webapp`, which answer in HTML with headers of their
+own) and the insider inbox's pages at ``/inbox/`` are served beside them.
 
 Every error is ``{"error": {"code", "message", "hint"?}}`` with the status its class
 carries (:mod:`sprava.errors`); an unexpected failure is a 500 with no detail (the detail
@@ -35,6 +37,7 @@ from sprava.api.responses import SafeJSONResponse, error_body, error_response
 from sprava.errors import SpravaError, TooLargeError
 from sprava.inbox import routes as inbox_routes
 from sprava.instance import Instance
+from sprava.webapp import routes as web_routes
 
 PREFIX = "/api/v1"
 JSON_MAX = 4 * 1024 * 1024
@@ -104,9 +107,10 @@ class Guard:
                     (k, v) for k, v in _HEADERS if k not in names]
             await send(message)
 
-        if scope["path"].startswith("/inbox/"):
-            # The insider's pages cap their own bodies (inbox_upload_max_mb, small forms)
-            # and answer an insider in HTML, in their language: no JSON 413 from here.
+        if scope["path"].startswith("/inbox/") or scope["path"] == web_routes.UPLOAD_PATH:
+            # The insider's pages and the team's upload page cap their own bodies
+            # (inbox_upload_max_mb, small forms; upload_max_mb a file) and answer in
+            # HTML, in the reader's language: no JSON 413 from here.
             await self.app(scope, receive, send_with_headers)
             return
         if declared is not None and (not declared.isdigit() or int(declared) > cap):
@@ -191,6 +195,7 @@ def create_app(instance: Instance, *, background_jobs: bool | None = None) -> Fa
     app.include_router(routes_vault.router, prefix=PREFIX)
     app.include_router(routes_search.router, prefix=PREFIX)
     app.include_router(inbox_routes.router)
+    app.include_router(web_routes.router())  # the team's pages at /
     inbox_routes.keep_out_of_access_log()  # the insiders' pages: no address, no time
     app.add_middleware(Guard, upload_max=instance.settings.upload_max_mb * 1024 * 1024)
     return app

@@ -31,10 +31,11 @@ def register(app: typer.Typer, settings: Callable[..., Any]) -> None:
             "--inbox-only", help="Serve only the insider inbox's pages (/inbox/), e.g. to "
                                  "publish them alone as an onion service.")] = False,
     ) -> None:
-        """Serve the JSON API (OpenAPI at /api/v1/openapi.json).
+        """Serve the team's web pages at / and the JSON API (OpenAPI at
+        /api/v1/openapi.json).
 
         On the first start this creates the account `coordinator` and prints its one-time
-        password, once: log in with it and change it (POST /api/v1/auth/password).
+        password, once: log in with it at / and change it when asked.
         """
         import uvicorn
 
@@ -61,8 +62,8 @@ def register(app: typer.Typer, settings: Callable[..., Any]) -> None:
                           f"password {first[1]}\nIt is shown this once; change it at first "
                           "login.", markup=False, highlight=False)
             app_ = create_app(instance)
-            err.print(f"Serving {current.home} on http://{host}:{port}/api/v1 "
-                      "(Ctrl-C stops)", markup=False, highlight=False)
+            err.print(f"Serving {current.home} on http://{host}:{port}/ (the team's pages; "
+                      f"the API at /api/v1) (Ctrl-C stops)", markup=False, highlight=False)
             uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True,
                         forwarded_allow_ips="127.0.0.1", server_header=False)
             app_.state.jobs.stop()
