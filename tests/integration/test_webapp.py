@@ -720,3 +720,53 @@ def test_a_unit_is_created_from_its_names_in_any_of_the_languages(web: Api) -> N
     assert 'action="/units"' not in viewer.get("/units").text
     assert viewer.post("/units", data={"csrf": viewer_csrf, "name_en": "X",
                                        "type": "y"}).status_code == 403
+
+
+def test_a_coordinator_exports_a_case_file_that_verifies_offline(web: Api,
+                                                                 tmp_path: Path) -> None:
+    """Only coordinators see cases; the recipient must be the case's own (else the page
+    says why and nothing is sent or recorded); the download is a case file that
+    ``sprava verify`` accepts, and its export is a custody event."""
+    from sprava.casefile.sprava_verify import verify
+    from sprava.catalogue import cases
+
+    sha = _item(web)
+    incident = incidents.create_incident(web.instance, {
+        "title": "Dispersal", "start": "2020-08-10T22:40:00+00:00",
+        "place": {"name": "Minsk"}}, actor="local:test")
+    case = cases.create_case(web.instance, {
+        "title": "Pushkinskaya, 10 August", "recipient": "Office of the Prosecutor",
+        "incidents": [incident.id], "items": [sha]}, actor="local:test")
+    investigator = _browser(web)
+    login(investigator, "investigator")
+    assert investigator.get("/cases").status_code == 403
+    assert 'href="/cases"' not in investigator.get("/").text
+
+    client = _browser(web)
+    csrf = login(client, "coordinator")
+    assert 'href="/cases"' in client.get("/").text
+    assert "Pushkinskaya, 10 August" in client.get("/cases").text
+    before = _ledger_size(web.instance)
+    wrong = client.post(f"/cases/{case.id}/export",
+                        data={"csrf": csrf, "recipient": "Someone else"})
+    assert wrong.status_code == 409
+    assert 'aria-invalid="true"' in wrong.text
+    assert "Office of the Prosecutor" in wrong.text  # the page says whom it is for
+    assert _ledger_size(web.instance) == before
+    assert client.post(f"/cases/{case.id}/export",
+                       data={"recipient": "Office of the Prosecutor"}).status_code == 403
+
+    sent = client.post(f"/cases/{case.id}/export",
+                       data={"csrf": csrf, "recipient": "Office of the Prosecutor"})
+    assert sent.status_code == 200, sent.text[:500]
+    assert sent.headers["content-type"] == "application/zip"
+    assert "attachment" in sent.headers["content-disposition"]
+    assert _ledger_size(web.instance) > before  # the export is on the record
+    bag = tmp_path / "case.zip"
+    bag.write_bytes(sent.content)
+    report = verify(bag, key=str(web.instance.verifier))
+    assert report.findings == []
+    assert report.ok
+    assert report.key_trusted
+    assert report.payload_files == 1
+    assert not list(web.instance.settings.home.glob("case-export-*"))  # nothing left behind

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from sprava.webapp import (
     account_pages,
+    case_pages,
     dashboard,
     evidence,
     incident_pages,
@@ -39,6 +40,6 @@ def router() -> APIRouter:
         return static_file("upload.js", "text/javascript")
 
     for part in (account_pages, dashboard, evidence, upload, incident_views, incident_pages,
-                 unit_pages, review, search_page, team_pages):
+                 unit_pages, review, case_pages, search_page, team_pages):
         joined.include_router(part.router)
     return joined
