@@ -33,6 +33,8 @@ demo: venv
 	$(BIN)/sprava verify demo-media/case.zip --key "$$($(BIN)/sprava --home $(HOME_DIR) ledger key)"
 	$(BIN)/sprava --home $(HOME_DIR) ledger checkpoint
 	@echo "Instance in $(HOME_DIR): try '$(BIN)/sprava --home $(HOME_DIR) show <sha256 prefix>'"
+	$(BIN)/python demo/login.py $(HOME_DIR)
+	$(BIN)/sprava --home $(HOME_DIR) serve
 
 test: test-venv
 	scripts/install-test-deps.sh
