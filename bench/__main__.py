@@ -18,6 +18,7 @@ from bench import (
     inbox_upload,
     ingest_large,
     ingest_small,
+    jobs_celery,
     ledger,
     media_neardup,
     media_phash,
@@ -38,8 +39,8 @@ from bench.common import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (ingest_large, ingest_small, ledger, proof_at_1m, media_phash,
-                        media_neardup, media_redact, media_pipeline, api_load, casefile,
-                        inbox_upload)
+                        media_neardup, media_redact, media_pipeline, jobs_celery, api_load,
+                        casefile, inbox_upload)
 }
 
 

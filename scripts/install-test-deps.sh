@@ -2,7 +2,8 @@
 # Install the system packages the test suite needs, if missing: PostgreSQL (the suite starts
 # its own server on loopback in a temporary folder), ExifTool (the reference the metadata
 # tests compare against), Pango and a font for PDF reports, jq and xxd, age (the inbox's
-# tests decrypt with it) and Chromium. Uses apt-get; sudo when not root.
+# tests decrypt with it), Chromium, and Redis (the Celery broker; the suite starts its own
+# redis-server on loopback in a temporary folder). Uses apt-get; sudo when not root.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -17,6 +18,8 @@ command -v xxd >/dev/null 2>&1 || need+=(xxd)
 command -v age >/dev/null 2>&1 || need+=(age)
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The broker of the distributed-jobs tests (jobs = celery).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
