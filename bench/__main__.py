@@ -19,6 +19,7 @@ from bench import (
     ingest_large,
     ingest_s3,
     ingest_small,
+    jobs_celery,
     ledger,
     ledger_writers,
     media_neardup,
@@ -41,7 +42,7 @@ from bench.common import (
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (ingest_large, ingest_s3, ingest_small, ledger, ledger_writers,
                         proof_at_1m, media_phash, media_neardup, media_redact,
-                        media_pipeline, api_load, casefile, inbox_upload)
+                        media_pipeline, jobs_celery, api_load, casefile, inbox_upload)
 }
 
 

@@ -2,7 +2,8 @@
 # Install the system packages the test suite needs, if missing: PostgreSQL (the suite starts
 # its own server on loopback in a temporary folder), ExifTool (the reference the metadata
 # tests compare against), Pango and a font for PDF reports, jq and xxd, age (the inbox's
-# tests decrypt with it) and Chromium. Uses apt-get; sudo when not root.
+# tests decrypt with it), Chromium, and Redis (the Celery broker; the suite starts its own
+# redis-server on loopback in a temporary folder). Uses apt-get; sudo when not root.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -19,6 +20,8 @@ command -v age >/dev/null 2>&1 || need+=(age)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # npm, to fetch axe-core for the accessibility check of the team's pages (below).
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The broker of the distributed-jobs tests (jobs = celery).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

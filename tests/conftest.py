@@ -1,5 +1,6 @@
 """Shared fixtures: real databases (SQLite files and a PostgreSQL server this suite starts
-on loopback in a temporary folder), real instance folders, the real CLI.
+on loopback in a temporary folder), a Redis server started the same way for the Celery
+tests, real instance folders, the real CLI.
 
 ``SPRAVA_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the database back ends;
 CI runs both. A back end that is asked for and cannot start fails the run, never skips.
@@ -104,6 +105,57 @@ def postgres_server() -> Iterator[PostgresServer]:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
                         "-w", "stop"], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class RedisServer:
+    host: str
+    port: int
+    _next_db: int = 0
+
+    def fresh_url(self) -> str:
+        """A broker URL on a database of this server no other test has used."""
+        self._next_db += 1
+        return f"redis://{self.host}:{self.port}/{self._next_db}"
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server of our own (the Celery broker): loopback only, in a temp folder,
+    no persistence, stopped at the end (SIGTERM, then wait)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run scripts/install-test-deps.sh")
+    root = Path(tempfile.mkdtemp(prefix="sprava-redis-"))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root),
+         "--save", "", "--appendonly", "no", "--databases", "1000",
+         "--logfile", str(root / "redis.log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not _redis_answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start: see {root / 'redis.log'}")
+            time.sleep(0.05)
+        yield RedisServer("127.0.0.1", port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 S3_KEY, S3_SECRET = "sprava-test", "sprava-test-secret"  # the test server's only identity

@@ -68,6 +68,16 @@ class Settings:
     background_jobs: bool = field(
         default=True, metadata={"help": "after `sprava ingest` without --wait, analyse in a "
                                 "background process"})
+    jobs: str = field(
+        default="inprocess", metadata={"help": "who runs analysis and redaction jobs: "
+                                       "`inprocess` (worker processes this command starts) "
+                                       "or `celery` (Celery workers, `sprava jobs worker`, "
+                                       "fed through the broker at broker_url)",
+                                       "choices": ("inprocess", "celery")})
+    broker_url: str = field(
+        default="redis://127.0.0.1:6379/0", metadata={
+            "help": "the Redis broker that carries \"job N is ready\" to Celery workers "
+                    "(jobs = celery): redis://[:PASSWORD@]HOST:PORT/DB"})
     job_lease_seconds: float = field(
         default=900.0, metadata={"help": "how long a worker holds a job before another may "
                                  "take it over (a worker that died on this machine is "
@@ -182,6 +192,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return number
     if not isinstance(value, str):
         raise ConfigurationError(f"{origin}: {name} must be text", code="bad-setting")
+    choices = _FIELDS[name].metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigurationError(f"{origin}: {name} must be one of {', '.join(choices)}",
+                                 code="bad-setting")
     return value
 
 

@@ -35,8 +35,9 @@ def test_home_from_environment_and_defaults_inside_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "code"),
     [("nonsense = 1\n", "config-invalid"), ("batch_files = [\n", "config-invalid"),
-     ("batch_files = 0\n", "bad-setting"), ('database_url = 5\n', "bad-setting")],
-    ids=["unknown-key", "bad-toml", "out-of-range", "wrong-type"],
+     ("batch_files = 0\n", "bad-setting"), ('database_url = 5\n', "bad-setting"),
+     ('jobs = "kubernetes"\n', "bad-setting")],
+    ids=["unknown-key", "bad-toml", "out-of-range", "wrong-type", "not-a-choice"],
 )
 def test_bad_config_file_is_refused_clearly(tmp_path: Path, text: str, code: str) -> None:
     (tmp_path / "sprava.toml").write_text(text)

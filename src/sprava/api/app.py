@@ -55,16 +55,25 @@ _HEADERS = [
 
 
 class JobPoker:
-    """Starts one background ``sprava jobs run`` after uploads, unless one is running."""
+    """Starts one background ``sprava jobs run`` after uploads, unless one is running;
+    with ``jobs = celery``, announces the new jobs to the Celery workers instead."""
 
     def __init__(self, instance: Instance, enabled: bool) -> None:
         self._home = str(instance.settings.home)
         self._enabled = enabled
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._celery: Any = None
+        if enabled and instance.settings.jobs == "celery":
+            from sprava.jobs.dispatch import CeleryPoker
+
+            self._celery = CeleryPoker(instance)
 
     def poke(self) -> None:
         if not self._enabled:
+            return
+        if self._celery is not None:
+            self._celery.poke()
             return
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
@@ -75,6 +84,8 @@ class JobPoker:
                 stderr=subprocess.DEVNULL, close_fds=True)
 
     def stop(self) -> None:
+        if self._celery is not None:
+            self._celery.stop()
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
                 self._proc.terminate()

@@ -128,7 +128,7 @@ def build_app() -> typer.Typer:
         before the command returns).
         """
         from sprava.cli.ingest_view import run_ingest
-        from sprava.cli.jobs_cmd import run_jobs, start_background
+        from sprava.cli.jobs_cmd import after_ingest, run_jobs
 
         instance = open_current()
         try:
@@ -137,8 +137,8 @@ def build_app() -> typer.Typer:
                                 as_json=as_json)
             if wait:
                 run_jobs(instance, quiet=as_json)
-            elif instance.settings.background_jobs:
-                start_background(str(instance.settings.home))
+            else:
+                after_ingest(instance)
         finally:
             instance.close()
         if failed:

@@ -19,7 +19,7 @@ from typing import Any
 import rfc8785
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
-from sprava.backends.db.engine import write_transaction
+from sprava.backends.db.engine import read_transaction, write_transaction
 from sprava.backends.db.tables import job
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -89,6 +89,87 @@ def claim(engine: Engine, worker: str, lease_seconds: float, max_attempts: int) 
                 lease_until=now + timedelta(seconds=lease_seconds), updated_at=now))
             return Job(row.id, row.kind, row.item_sha256, json.loads(row.params),
                        row.attempts + 1)
+
+
+@dataclass(frozen=True)
+class Held:
+    """Another worker that is still alive holds the job's lease: nothing to do now."""
+
+    worker: str
+    lease_until: datetime
+
+
+def claim_job(engine: Engine, job_id: int, key: str, worker: str, *, lease_seconds: float,
+              max_attempts: int, max_seconds: float,
+              holder_gone: Callable[[str | None], bool]) -> Job | Held | None:
+    """Claim the one job a message named; None when there is nothing to do.
+
+    Threat guarded against: a message delivered twice (a broker redelivers what a killed
+    worker had not acknowledged) running the work twice at once. Only a job that is queued,
+    or held by a worker that is gone (``holder_gone``) or whose lease ran out, is taken;
+    a job done, failed, or held by a live worker is left alone. The key must match too, so
+    that a message meant for another instance on the same broker names no job here.
+    A job whose holder died after running ``max_seconds`` or longer was ended by its time
+    limit: it is failed with ``time-limit`` rather than run again.
+    """
+    with read_transaction(engine) as conn:  # most duplicates end here, without a write lock
+        status = conn.execute(select(job.c.status).where(job.c.id == job_id, job.c.key == key)
+                              ).scalar_one_or_none()
+    if status is None or status in (DONE, FAILED):
+        return None
+    now = datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        row = conn.execute(
+            select(job.c.id, job.c.kind, job.c.item_sha256, job.c.params, job.c.attempts,
+                   job.c.status, job.c.worker, job.c.lease_until, job.c.updated_at)
+            .where(job.c.id == job_id, job.c.key == key).with_for_update()).first()
+        if row is None or row.status in (DONE, FAILED):
+            return None
+        if row.status == RUNNING:
+            expired = row.lease_until is None or row.lease_until < now
+            if not expired and not holder_gone(row.worker):
+                return Held(row.worker, row.lease_until)
+            if not expired and (now - row.updated_at).total_seconds() >= max_seconds:
+                conn.execute(update(job).where(job.c.id == row.id).values(
+                    status=FAILED, error_code="time-limit",
+                    error_message=f"analysis took longer than {max_seconds:g} s",
+                    lease_until=None, updated_at=now))
+                return None
+        if row.attempts >= max_attempts:
+            conn.execute(update(job).where(job.c.id == row.id).values(
+                status=FAILED, error_code="too-many-attempts",
+                error_message=f"the job stopped its worker {row.attempts} times",
+                lease_until=None, updated_at=now))
+            return None
+        conn.execute(update(job).where(job.c.id == row.id).values(
+            status=RUNNING, attempts=row.attempts + 1, worker=worker,
+            lease_until=now + timedelta(seconds=lease_seconds), updated_at=now))
+        return Job(row.id, row.kind, row.item_sha256, json.loads(row.params), row.attempts + 1)
+
+
+def release(engine: Engine, claimed: Job, worker: str) -> bool:
+    """Put a job this worker holds back in the queue (its work could not go on for now)."""
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            update(job).where(job.c.id == claimed.id, job.c.worker == worker,
+                              job.c.status == RUNNING)
+            .values(status=QUEUED, lease_until=None, worker=None,
+                    updated_at=datetime.now(UTC)))
+        return bool(result.rowcount)
+
+
+def ready(conn: Connection, after_id: int = 0, *,
+          queued: bool = True) -> list[tuple[int, str]]:
+    """``(id, key)`` of the jobs a worker could take now (queued, or with a lease run out;
+    only the latter when not ``queued``), oldest first, from ``after_id`` on: what a
+    distributed runner announces."""
+    now = datetime.now(UTC)
+    lapsed = and_(job.c.status == RUNNING, job.c.lease_until < now)
+    rows = conn.execute(
+        select(job.c.id, job.c.key)
+        .where(job.c.id > after_id, or_(job.c.status == QUEUED, lapsed) if queued else lapsed)
+        .order_by(job.c.id))
+    return [(int(r.id), str(r.key)) for r in rows]
 
 
 def _finish(engine: Engine, claimed: Job, worker: str, **values: Any) -> bool:

@@ -1,7 +1,8 @@
 """Running queued jobs: an in-process pool of worker processes on one machine.
 
-Each worker is a separate process that claims jobs from the database queue, so a
-distributed runner can take over later without changing the queue or the handlers.
+Each worker is a separate process that claims jobs from the database queue; the Celery
+workers of :mod:`sprava.jobs.celery_app` (``jobs = celery``) claim from the same queue
+with the same handlers and limits.
 Hostile files are expected: every job runs under a memory cap (``RLIMIT_AS``) and a wall
 clock alarm in its worker; a worker that dies or is killed by its alarm is replaced, and
 its job is marked failed with the reason, never retried forever.
@@ -45,7 +46,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _limit_memory(megabytes: int) -> None:
+def limit_memory(megabytes: int) -> None:
     if megabytes > 0:
         cap = megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -68,7 +69,7 @@ def run_one(instance: Any, claimed: queue.Job, worker: str) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process runs; a zombie (killed, not yet reaped) counts as dead."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -80,7 +81,7 @@ def _pid_alive(pid: int) -> bool:
     return state not in (["Z"], ["X"])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to end this worker when its parent dies, so no orphan keeps working."""
     try:
         import ctypes
@@ -90,7 +91,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Load the analysis code and the face detector before the first job's time limit
     starts: on a busy machine the imports and the model take seconds, which belong to the
     worker's start, not to the job. A part that cannot load fails later, in the job that
@@ -112,12 +113,12 @@ def _worker_main(settings: Settings, current: Any, results: Any) -> None:
     """A worker process: claim and run jobs until the queue is empty."""
     from sprava.instance import open_instance
 
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    _limit_memory(settings.analysis_max_memory_mb)
+    limit_memory(settings.analysis_max_memory_mb)
     instance = open_instance(settings)
     worker = worker_name()
-    _warm_up()
+    warm_up()
     try:
         while True:
             claimed = queue.claim(instance.engine, worker, settings.job_lease_seconds,
@@ -160,7 +161,7 @@ class InProcessJobRunner:
 
         instance = open_instance(self.settings)
         try:
-            queue.release_dead(instance.engine, socket.gethostname(), _pid_alive)
+            queue.release_dead(instance.engine, socket.gethostname(), pid_alive)
         finally:
             instance.close()
         slots = [start() for _ in range(self.workers)]
