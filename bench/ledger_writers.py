@@ -101,7 +101,9 @@ def _writer(home: str, database_url: str, seed: int, total: int, start: Any,
     batches = [events(rng, i, min(PER_TX, total - i)) for i in range(0, total, PER_TX)]
     with instance.engine.connect():
         pass  # connect before the clock starts
-    start.wait()
+    if not start.wait(timeout=600):  # the benchmark went away: do not linger
+        instance.close()
+        return
     for batch in batches:
         with write_transaction(instance.engine) as conn:
             appender = LedgerAppender(conn, instance.signer)
