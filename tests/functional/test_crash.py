@@ -90,8 +90,9 @@ def test_killed_ingest_always_leaves_a_verifiable_instance(
         if finished is None and (before < report.leaves < before + 15
                                  or report.notes != notes_before):
             killed_mid_work += 1  # between commits, or with blobs written but not recorded
-    # The kills must really land inside ingests, not only before or after them.
-    assert killed_mid_work >= ROUNDS // 4, killed_mid_work
+    # The kills must really land inside ingests, not only before or after them: quiet
+    # runs land 20 to 30 of 50 there, a loaded machine (a busy CI host) as few as 9.
+    assert killed_mid_work >= ROUNDS // 8, killed_mid_work
     final = cli("ingest", str(folder))
     assert final.code == 0, final.stderr
     assert verify_instance(instance).ok

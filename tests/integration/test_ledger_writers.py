@@ -50,8 +50,9 @@ def test_four_processes_append_to_one_gapless_consistent_ledger(
                                 env=cli.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for w, folder in enumerate(folders)]
     outputs = [writer.communicate(timeout=600) for writer in writers]
-    for writer, (_out, err) in zip(writers, outputs, strict=True):
-        assert writer.returncode == 0, err.decode()
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        failed = [line for line in out.decode().splitlines() if '"error"' in line]
+        assert writer.returncode == 0, err.decode() + "\n".join(failed[:5])
     records = [json.loads(line) for out, _err in outputs for line in out.splitlines()]
     per_file = WRITERS * (FILES_EACH + 1)
     assert len(records) == per_file
