@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser
 
 from sprava.errors import BadInputError, TooLargeError
 from sprava.inbox.intake import Intake
+from sprava.web.multipart import PartHeaders, boundary_of
 
 SMALL_FIELDS = frozenset({"csrf", "lang"})
 STREAMED_FIELDS = {"message": "message", "files": "file"}
@@ -31,28 +32,23 @@ class FormReader:
 
     def __init__(self, content_type: str, intake: Intake, *, limit: int,
                  check_csrf: Callable[[str | None], None] | None = None) -> None:
-        kind, options = parse_options_header(content_type)
-        boundary = options.get(b"boundary")
-        if kind != b"multipart/form-data" or not boundary or len(boundary) > 200:
-            raise BadInputError("send the form as multipart/form-data", code="bad-form")
+        boundary = boundary_of(content_type)
         self.intake = intake
         self.limit = limit
         self.fields: dict[str, str] = {}
         self.received = 0
         self._check_csrf = check_csrf
         self._csrf_checked = check_csrf is None
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._field = b""
-        self._value = b""
+        self._part = PartHeaders()
         self._current: str | None = None
         self._small = bytearray()
         self._parts = 0
         self._ended = False
         self._parser = MultipartParser(boundary, {
             "on_part_begin": self._part_begin,
-            "on_header_field": self._header_field,
-            "on_header_value": self._header_value,
-            "on_header_end": self._header_end,
+            "on_header_field": self._part.field,
+            "on_header_value": self._part.value,
+            "on_header_end": self._part.end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
             "on_part_end": self._part_end,
@@ -85,25 +81,10 @@ class FormReader:
         self._parts += 1
         if self._parts > _MAX_PARTS:
             raise BadInputError("the form has too many parts", code="bad-form")
-        self._headers = []
-        self._field = self._value = b""
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
-
-    def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers.append((self._field.lower(), self._value))
-        self._field = self._value = b""
+        self._part.reset()
 
     def _headers_finished(self) -> None:
-        disposition = dict(self._headers).get(b"content-disposition", b"")
-        kind, options = parse_options_header(disposition.decode("latin-1"))
-        name = options.get(b"name", b"").decode("latin-1")
-        if kind != b"form-data" or not name:
-            raise BadInputError("the form has a part without a name", code="bad-form")
+        name, filename = self._part.name_and_filename()
         if name in SMALL_FIELDS:
             if name in self.fields:
                 raise BadInputError(f"the form repeats the field {name}", code="bad-form")
@@ -116,7 +97,6 @@ class FormReader:
             assert self._check_csrf is not None
             self._check_csrf(self.fields.get("csrf"))
             self._csrf_checked = True
-        filename = options.get(b"filename")
         self._current = name
         self.intake.begin(STREAMED_FIELDS[name],
                           filename.decode("utf-8", "replace") if filename is not None

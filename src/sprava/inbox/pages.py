@@ -40,6 +40,7 @@ from sprava.inbox.form import FormReader
 from sprava.inbox.intake import MAX_FILES, Intake
 from sprava.inbox.service import Inbox, InsiderSession
 from sprava.instance import Instance
+from sprava.web.headers import page_headers
 from sprava.web.i18n import NAMES, Catalogues, Language
 
 PREFIX = "/inbox"
@@ -48,16 +49,7 @@ _BATCH = 1 << 20  # bytes of the body parsed and encrypted at a time
 _SMALL_BODY = 4096
 CSP = ("default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+HEADERS = page_headers(CSP)
 
 
 def _(text: str) -> str:

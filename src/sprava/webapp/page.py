@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sprava.errors import SpravaError
+from sprava.web.headers import page_headers
 from sprava.web.i18n import NAMES, Catalogues, Language
 
 LANG_COOKIE = "sprava_lang"
@@ -31,16 +32,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'
 # The upload page alone runs a script of this server (progress and drag and drop).
 SCRIPT_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
               "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+HEADERS = page_headers(CSP)
 
 catalogues = Catalogues(package="sprava.webapp", domain="webapp")
 _env_lock = threading.Lock()

@@ -22,7 +22,7 @@ import anyio.from_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser
 from starlette.requests import ClientDisconnect
 
 from sprava.accounts.roles import Capability
@@ -31,6 +31,7 @@ from sprava.accounts.sessions import Principal
 from sprava.errors import BadInputError, PermissionDeniedError, SpravaError, TooLargeError
 from sprava.instance import Instance
 from sprava.store.ingest import Ingestor, IngestResult
+from sprava.web.multipart import PartHeaders, boundary_of
 from sprava.webapp.page import _, render
 from sprava.webapp.visitor import PageRoute, VisitorDep, instance_of, require
 
@@ -47,20 +48,16 @@ class _Parts:
 
     def __init__(self, content_type: str, pull: Callable[[], bytes | None],
                  limit: int) -> None:
-        kind, options = parse_options_header(content_type)
-        boundary = options.get(b"boundary")
-        if kind != b"multipart/form-data" or not boundary or len(boundary) > 200:
-            raise BadInputError("send the form as multipart/form-data", code="bad-form")
+        boundary = boundary_of(content_type)
         self._pull = pull
         self._limit = limit
         self._received = 0
         self._events: deque[tuple[Any, ...]] = deque()
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._field = self._value = b""
+        self._part = PartHeaders()
         self.ended = False
         self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value, "on_header_end": self._header_end,
+            "on_part_begin": self._part.reset, "on_header_field": self._part.field,
+            "on_header_value": self._part.value, "on_header_end": self._part.end,
             "on_headers_finished": self._headers_finished, "on_part_data": self._data,
             "on_part_end": lambda: self._events.append(("end",)),
             "on_end": self._end}, max_header_count=8, max_header_size=4096)
@@ -84,28 +81,8 @@ class _Parts:
                 raise BadInputError("the form could not be read", code="bad-form") from None
         return self._events.popleft()
 
-    def _begin(self) -> None:
-        self._headers = []
-        self._field = self._value = b""
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
-
-    def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers.append((self._field.lower(), self._value))
-        self._field = self._value = b""
-
     def _headers_finished(self) -> None:
-        disposition = dict(self._headers).get(b"content-disposition", b"")
-        kind, options = parse_options_header(disposition.decode("latin-1"))
-        name = options.get(b"name", b"").decode("latin-1")
-        if kind != b"form-data" or not name:
-            raise BadInputError("the form has a part without a name", code="bad-form")
-        filename = options.get(b"filename")
-        self._events.append(("part", name, None if filename is None else bytes(filename)))
+        self._events.append(("part", *self._part.name_and_filename()))
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         self._events.append(("data", bytes(data[start:end])))
