@@ -378,6 +378,31 @@ def cli(instance: Instance) -> Cli:
     return Cli(instance.settings.home)
 
 
+# Debian's Chromium, as the browser tests drive it (never a browser of the test tool's
+# own), with the flags that keep it from reaching out to the network.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def answers(port: int, proc: subprocess.Popen[bytes], path: str) -> bool:
+    """Whether a server we started answers 200 at ``path`` on loopback yet; fails with
+    its error output if it has exited."""
+    import http.client
+
+    if proc.poll() is not None:
+        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server died")
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", path)
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
 def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -7,7 +7,6 @@ downloads one."""
 
 from __future__ import annotations
 
-import http.client
 import re
 import signal
 import subprocess
@@ -16,30 +15,24 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import API_PASSWORD, REPO, Cli, _free_port, new_instance, wait_for
+from conftest import (
+    API_PASSWORD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    Cli,
+    _free_port,
+    answers,
+    new_instance,
+    wait_for,
+)
 from sprava.accounts import service, sessions
 from sprava.api.app import create_app
 from sprava.inbox.service import Inbox
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
 API = "/api/v1/inbox"
 
-
-def _up(port: int, proc: subprocess.Popen[bytes]) -> bool:
-    if proc.poll() is not None:
-        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server died")
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/inbox/")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
 
 
 def test_an_insider_submits_comes_back_and_reads_a_reply_without_javascript(
@@ -75,11 +68,11 @@ def test_an_insider_submits_comes_back_and_reads_a_reply_without_javascript(
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(port, server), timeout=60)
+        wait_for(lambda: answers(port, server, "/inbox/"), timeout=60)
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-                args=ARGS, java_script_enabled=False, locale="en-US")
+                args=CHROMIUM_ARGS, java_script_enabled=False, locale="en-US")
             try:
                 page = context.new_page()
                 asked: list[str] = []

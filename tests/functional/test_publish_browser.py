@@ -18,16 +18,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import REPO, Cli, new_instance
+from conftest import CHROMIUM, CHROMIUM_ARGS, REPO, Cli, new_instance
 from publish_world import PUBLIC_SOURCES, World, build_world
 from sprava.publish.site import CATALOGUES
 from sprava.web.i18n import LANGUAGES
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "publish"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -138,7 +134,7 @@ def test_the_site_renders_in_every_language_with_every_link_resolving(
     shots = tmp_path / "screenshots"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=ARGS)
+                                             args=CHROMIUM_ARGS)
         try:
             for base, kind in ((site.as_uri() + "/", "file"), (http_base, "http")):
                 context = browser.new_context(viewport={"width": 1100, "height": 900})

@@ -10,7 +10,6 @@ downloads one."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import signal
 import subprocess
@@ -24,16 +23,22 @@ import pyotp
 import pytest
 from PIL import Image
 
-from conftest import API_PASSWORD, REPO, Cli, _free_port, new_instance, wait_for
+from conftest import (
+    API_PASSWORD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    Cli,
+    _free_port,
+    answers,
+    new_instance,
+    wait_for,
+)
 from sprava.accounts import service, sessions
 from sprava.catalogue import claims, incidents, persons, units
 from sprava.instance import Instance
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "webapp"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
 ANALYSIS_TIMEOUT = 600
 AXE = REPO / "build" / "test-deps" / "axe-core-4.10.3" / "axe.min.js"
 _AXE_RUN = """async () => {
@@ -52,18 +57,6 @@ class Served:
     tmp: Path
     asked: list[str]
 
-
-def _up(port: int, proc: subprocess.Popen[bytes]) -> bool:
-    if proc.poll() is not None:
-        raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server died")
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/login")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
 
 
 def _photo(path: Path, colour: tuple[int, int, int], gps: bool = False) -> Path:
@@ -107,7 +100,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = subprocess.Popen(cli.argv("serve", "--listen", f"127.0.0.1:{port}"), env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: _up(port, server), timeout=60)
+        wait_for(lambda: answers(port, server, "/login"), timeout=60)
         yield Served(f"http://127.0.0.1:{port}", instance, totp, unit_id, tmp, [])
     finally:
         server.send_signal(signal.SIGINT)
@@ -121,7 +114,7 @@ def browser(served: Served) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=ARGS)
+                                              args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
