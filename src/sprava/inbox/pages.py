@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -40,6 +40,7 @@ from sprava.inbox.form import FormReader
 from sprava.inbox.intake import MAX_FILES, Intake
 from sprava.inbox.service import Inbox, InsiderSession
 from sprava.instance import Instance
+from sprava.web import templates
 from sprava.web.headers import page_headers
 from sprava.web.i18n import NAMES, Catalogues, Language
 
@@ -107,19 +108,11 @@ def keep_out_of_access_log() -> None:
         access.addFilter(_LeaveOutInbox())
 
 
-_env_lock = threading.Lock()
-_env: Environment | None = None
 _catalogues = Catalogues()
 
 
 def environment() -> Environment:
-    global _env
-    with _env_lock:
-        if _env is None:
-            _env = Environment(loader=PackageLoader("sprava.inbox", "templates"),
-                               autoescape=select_autoescape(default=True),
-                               auto_reload=False)
-        return _env
+    return templates.environment("sprava.inbox")
 
 
 _inbox_lock = threading.Lock()

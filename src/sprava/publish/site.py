@@ -22,7 +22,6 @@ Layout::
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,12 +31,13 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from sprava.domain.catalogue import Confidence
 from sprava.publish.chart import Series, Svg, bar_chart, column_chart
 from sprava.publish.output import Staging
 from sprava.publish.public import STATUSES, PublicIncident, PublicUnit, Snapshot
+from sprava.web import templates
 from sprava.web.i18n import LANGUAGES, NAMES, Catalogues, Language
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
@@ -65,18 +65,10 @@ INTRO = _("Figures on documented violence against peaceful protest, the incident
           "has verified, and the units implicated in them, with how each can be checked.")
 CHART_KEYS = ("incidents-by-month", "incidents-by-region", "incidents-by-violation-type")
 
-_env_lock = threading.Lock()
-_env: Environment | None = None
 
 
 def environment() -> Environment:
-    global _env
-    with _env_lock:
-        if _env is None:
-            _env = Environment(loader=PackageLoader("sprava.publish", "templates"),
-                               autoescape=select_autoescape(default=True),
-                               undefined=StrictUndefined, auto_reload=False)
-        return _env
+    return templates.environment("sprava.publish", strict=True)
 
 
 def stylesheet() -> bytes:

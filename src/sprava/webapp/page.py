@@ -11,7 +11,6 @@ framing; no referrer; no caching.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -20,9 +19,10 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
 from sprava.errors import SpravaError
+from sprava.web import templates
 from sprava.web.headers import page_headers
 from sprava.web.i18n import NAMES, Catalogues, Language
 
@@ -35,8 +35,6 @@ SCRIPT_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-
 HEADERS = page_headers(CSP)
 
 catalogues = Catalogues(package="sprava.webapp", domain="webapp")
-_env_lock = threading.Lock()
-_env: Environment | None = None
 
 
 def _(text: str) -> str:
@@ -45,13 +43,7 @@ def _(text: str) -> str:
 
 
 def environment() -> Environment:
-    global _env
-    with _env_lock:
-        if _env is None:
-            _env = Environment(loader=PackageLoader("sprava.webapp", "templates"),
-                               autoescape=select_autoescape(default=True),
-                               auto_reload=False)
-        return _env
+    return templates.environment("sprava.webapp")
 
 
 def chosen_language(request: Request) -> str:
