@@ -469,3 +469,12 @@ def api(instance: Instance) -> Iterator[Api]:
         yield harness
     finally:
         harness.client.close()  # type: ignore[attr-defined]
+
+
+def tool(name: str) -> str:
+    """The path of a command the test set-up installs (``age``, ``age-keygen``); fails the
+    test, never skips it, when it is missing."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run scripts/install-test-deps.sh")
+    return found

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import API_PASSWORD, Cli
+from conftest import API_PASSWORD, Cli, tool
 from sprava.accounts import service, sessions
 from sprava.api.app import create_app
 from sprava.backends.db.catalogue_tables import catalogue_change
@@ -24,18 +22,12 @@ from sprava.instance import Instance
 API = "/api/v1/inbox"
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: run scripts/install-test-deps.sh")
-    return found
 
-
-def test_export_decrypts_with_the_age_tool(instance: Instance, cli: Cli,
+def test_export_decrypts_with_the_agetool(instance: Instance, cli: Cli,
                                            tmp_path: Path) -> None:
     key = tmp_path / "key.txt"
-    subprocess.run([_tool("age-keygen"), "-o", str(key)], check=True, capture_output=True)
-    public = subprocess.run([_tool("age-keygen"), "-y", str(key)], check=True,
+    subprocess.run([tool("age-keygen"), "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run([tool("age-keygen"), "-y", str(key)], check=True,
                             capture_output=True, text=True).stdout.strip()
     headers, ids = {}, {}
     for role in ("coordinator", "investigator"):  # two accounts are all this needs
@@ -78,7 +70,7 @@ def test_export_decrypts_with_the_age_tool(instance: Instance, cli: Cli,
                      f"{folder}/post-2/reply.age"]
 
     def plain(relative: str) -> bytes:
-        result = subprocess.run([_tool("age"), "-d", "-i", str(key), str(out / relative)],
+        result = subprocess.run([tool("age"), "-d", "-i", str(key), str(out / relative)],
                                 capture_output=True, check=False)
         assert result.returncode == 0, result.stderr
         return result.stdout

@@ -255,10 +255,12 @@ def build_app() -> typer.Typer:
     from sprava.cli.jobs_cmd import build_jobs
     from sprava.cli.ledger_cmd import build_ledger
     from sprava.cli.media_cmd import register as register_media
+    from sprava.cli.move_cmd import register as register_move
     from sprava.cli.publish_cmd import register as register_publish
     from sprava.cli.serve_cmd import register as register_serve
 
     register_media(app, open_current)
+    register_move(app, open_current)
     register_publish(app, open_current)
     register_serve(app, settings)
     app.add_typer(build_ledger(open_current), name="ledger")

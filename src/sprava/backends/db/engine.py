@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from sprava.errors import BackendUnavailableError, ConfigurationError
@@ -51,8 +51,20 @@ def make_engine(url: str) -> Engine:
     # Connections are opened only when needed, so a CLI command still opens one.
     options: dict[str, Any] = {"pool_size": 40} if url.startswith("sqlite") else {}
     try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise ConfigurationError(f"cannot use database URL {url!r}: {exc}",
+                                 code="bad-database-url",
+                                 hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+                                 ) from None
+    if backend not in ("sqlite", "postgresql"):
+        # Checked before the engine is made, which would import the other database's driver.
+        raise ConfigurationError(
+            f"unsupported database {backend!r}", code="bad-database-url",
+            hint="Sprava runs on SQLite and PostgreSQL")
+    try:
         engine = create_engine(url, pool_pre_ping=url.startswith("postgresql"), **options)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ConfigurationError(
             f"cannot use database URL {url!r}: {exc}",
             code="bad-database-url",
