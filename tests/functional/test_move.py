@@ -234,6 +234,40 @@ def test_a_target_that_holds_data_is_refused_and_nothing_changes(
     assert bare.cli("verify").code == ExitCode.OK
 
 
+def test_a_database_of_something_else_is_refused(bare: Embedded, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    engine = make_engine(f"sqlite:///{other}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE payroll (id INTEGER PRIMARY KEY, name TEXT)")
+    engine.dispose()
+    config = bare.config()
+    refused = bare.cli("move", "--to", f"sqlite:///{other}")
+    assert refused.code == ExitCode.USAGE
+    assert "payroll" in refused.stderr
+    assert bare.config() == config
+    engine = make_engine(f"sqlite:///{other}")
+    with engine.connect() as conn:
+        tables = [r[0] for r in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    engine.dispose()
+    assert tables == ["payroll"]
+
+
+def test_an_instance_in_use_is_not_moved(bare: Embedded, tmp_path: Path) -> None:
+    engine = make_engine(bare.database_url())
+    target = tmp_path / "target"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM item").scalar()
+            refused = bare.cli("move", "--to", f"sqlite:///{target / 'sprava.db'}")
+    finally:
+        engine.dispose()
+    assert refused.code == ExitCode.USAGE
+    assert "move-instance-in-use" in refused.stderr
+    assert str(os.getpid()) in refused.stderr
+    assert not (target / "sprava.db").exists()
+
+
 def test_an_altered_blob_stops_the_move_before_anything_is_switched(
         bare: Embedded, tmp_path: Path) -> None:
     config = bare.config()

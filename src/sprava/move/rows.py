@@ -89,6 +89,23 @@ def table_sum(conn: Connection, table: Table) -> TableSum:
     return TableSum(count, f"{total:064x}")
 
 
+def check_foreign(conn: Connection) -> None:
+    """Refuse a target database that holds tables of something other than Sprava (checked
+    before the migrations create Sprava's tables in it)."""
+    from sqlalchemy import inspect
+
+    from sprava.backends.db.search_tables import is_dialect_object
+
+    ours = {t.name for t in model_tables()} | {"alembic_version"}
+    other = sorted(name for name in inspect(conn).get_table_names()
+                   if name not in ours and not is_dialect_object(name, "table"))
+    if other:
+        raise ConflictError(
+            f"the target database holds other tables ({', '.join(other[:5])})",
+            code="move-target-not-empty",
+            hint="move into a new, empty database; Sprava never merges instances")
+
+
 def check_empty(conn: Connection) -> None:
     """Refuse a target that holds anything beyond what its migrations wrote.
 

@@ -3,7 +3,9 @@ same, and only then switched to.
 
 The order is what makes a move safe to interrupt at any point:
 
-1. the target database is migrated and must be empty (a move never merges);
+1. no other process may have the instance's database open (a write it made after the
+   switch would be lost to the old stores); the target database is migrated and must be
+   empty (a move never merges);
 2. blobs are copied while the instance could still be read (the long part; each blob
    is re-hashed by the target as it is written);
 3. the source is locked against writers (SQLite ``BEGIN IMMEDIATE``; PostgreSQL
@@ -23,6 +25,8 @@ changed: a failed or interrupted move leaves at most an unused copy behind.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,12 +39,12 @@ from sprava.audit import verify_instance
 from sprava.backends.db.engine import make_engine, migrate, read_transaction, write_transaction
 from sprava.backends.db.tables import item
 from sprava.domain.digest import Digest
-from sprava.errors import BadInputError, IntegrityError
+from sprava.errors import BadInputError, ConflictError, IntegrityError
 from sprava.instance import Instance, blob_store
 from sprava.ledger import log
 from sprava.move.config import store_changes, switch_config
 from sprava.move.objects import copy_blobs, copy_inbox
-from sprava.move.rows import check_empty, copy_tables, model_tables, table_sum
+from sprava.move.rows import check_empty, check_foreign, copy_tables, model_tables, table_sum
 from sprava.settings import Settings
 from sprava.store.blobs import BlobStore, LocalBlobStore
 
@@ -109,6 +113,47 @@ def _locked(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def _sqlite_users(path: Path) -> list[int]:
+    """Other processes on this machine that have the SQLite file (or its WAL) open."""
+    names = {str(path), f"{path}-wal"}
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) == os.getpid():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue  # gone, or another user's process
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in names:
+                    found.append(int(proc.name))
+                    break
+    return sorted(found)
+
+
+def check_not_in_use(engine: Engine) -> None:
+    """Refuse to move an instance that other processes are using: a write they made after
+    the move would land in the old stores. (The lock of the move keeps the copy whole;
+    this keeps the instance from being written to on both sides.)"""
+    engine.dispose()  # our own idle connections are not users
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        users = _sqlite_users(Path(database).resolve()) if database else []
+        what = f"process(es) {', '.join(map(str, users))}"
+    else:
+        with engine.connect() as conn:
+            users = list(conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalars())
+        what = f"{len(users)} other connection(s)"
+    if users:
+        raise ConflictError(f"the instance's database is in use by {what}",
+                            code="move-instance-in-use",
+                            hint="stop `sprava serve`, the workers and any background "
+                                 "analysis, then move again")
+
+
 def _digest_pages(engine: Engine) -> Iterator[tuple[Digest, int]]:
     """Every item's blob, read a page per transaction (no snapshot held for hours)."""
     last = ""
@@ -157,6 +202,7 @@ def move_instance(instance: Instance, target: Settings,
         target.blob_url.startswith("s3:") and target.s3_endpoint_url != source.s3_endpoint_url)
     if not move_db and not move_blobs:
         raise BadInputError("the instance already uses these stores", code="move-nowhere")
+    check_not_in_use(instance.engine)
     report = MoveReport(database_moved=move_db, blobs_moved=move_blobs)
     target_blobs = blob_store(target) if move_blobs else instance.blobs
     target_blobs.create()
@@ -171,6 +217,8 @@ def move_instance(instance: Instance, target: Settings,
     try:
         if move_db:
             note("preparing the target database")
+            with read_transaction(engine) as conn:
+                check_foreign(conn)
             migrate(engine)
             with read_transaction(engine) as conn:
                 check_empty(conn)
