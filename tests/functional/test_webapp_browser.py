@@ -59,12 +59,15 @@ class Served:
 
 
 
-def _photo(path: Path, colour: tuple[int, int, int], gps: bool = False) -> Path:
+def _photo(path: Path, colour: tuple[int, int, int], gps: bool = False,
+           taken: str | None = None) -> Path:
     image = Image.new("RGB", (320, 240), colour)
     for x in range(0, 320, 40):  # some structure, so that perceptual hashes differ
         image.paste((255 - colour[0], colour[1], 255 - colour[2]), (x, 0, x + 20, 240))
     exif = Image.Exif()
-    exif[0x0132] = "2020:08:10 22:41:00"  # DateTime
+    exif[0x0132] = "2020:08:10 22:41:00"  # DateTime (the last save: not the capture time)
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
     if gps:
         exif[0x8825] = {1: "N", 2: (53.0, 54.0, 12.0), 3: "E", 4: (27.0, 33.0, 36.0)}
     out = io.BytesIO()
@@ -156,9 +159,11 @@ def test_an_investigator_documents_an_incident_from_upload_to_claim(
     assert cookies["sprava_session"]["httpOnly"]
     assert cookies["sprava_session"]["sameSite"] == "Strict"
 
-    photos = [_photo(served.tmp / "pushkinskaya-1.jpg", (180, 40, 40), gps=True),
-              _photo(served.tmp / "pushkinskaya-2.jpg", (40, 160, 40)),
-              _photo(served.tmp / "nemiga.jpg", (40, 40, 170))]
+    photos = [_photo(served.tmp / "pushkinskaya-1.jpg", (180, 40, 40), gps=True,
+                     taken="2020:08:10 22:41:00"),
+              _photo(served.tmp / "pushkinskaya-2.jpg", (40, 160, 40),
+                     taken="2020:08:10 23:05:00"),
+              _photo(served.tmp / "nemiga.jpg", (40, 40, 170), taken="2020:08:09 23:15:00")]
     page.get_by_role("link", name="Upload", exact=True).click()
     page.fill("#source", "volunteer-7")
     page.set_input_files("#files", [str(p) for p in photos])
@@ -173,12 +178,36 @@ def test_an_investigator_documents_an_incident_from_upload_to_claim(
             break
         assert time.monotonic() < deadline, "the analysis did not finish in time"
         time.sleep(2)
+    page.fill("#taken_from", "2020-08-10")  # the day taken, from each photo's EXIF
+    page.fill("#taken_to", "2020-08-10")
+    page.click("main form.filters button[type=submit]")
+    assert "taken_from=2020-08-10" in page.url
+    assert sorted(page.locator(".grid .name").all_inner_texts()) == [
+        "pushkinskaya-1.jpg", "pushkinskaya-2.jpg"]
+    assert page.locator("#taken_from").input_value() == "2020-08-10"
     page.get_by_role("link", name="pushkinskaya-1.jpg").click()
     assert "Metadata" in page.locator("main").inner_text()
     assert page.locator("#position .coords").inner_text() == "53.903333, 27.560000"
     custody = page.locator("#custody tbody tr")
     assert custody.count() >= 1
     assert "user:investigator" in page.locator("#custody").inner_text()
+    item_address = page.url
+
+    page.select_option("#mode", "solid")  # preview a redaction, then queue it
+    page.fill("#threshold", "0.35")
+    page.get_by_role("button", name="Preview", exact=True).click()
+    assert page.locator("h1").inner_text() == "Preview of the redacted copy"
+    preview = page.locator("img.preview")
+    assert "mode=solid&threshold=0.35" in (preview.get_attribute("src") or "")
+    wait_for(lambda: preview.evaluate("img => img.complete") or time.sleep(0.2),
+             timeout=60)  # drawn on request: about a second
+    assert preview.evaluate("img => img.naturalWidth") == 320
+    picture = context.request.get(served.base + (preview.get_attribute("src") or ""))
+    assert picture.headers["content-type"] == "image/jpeg"
+    assert picture.headers["cache-control"] == "no-store"
+    page.get_by_role("button", name="Redact with these settings").click()
+    assert page.url == item_address + "?redaction=queued"
+    assert "A redacted copy is being made" in page.locator(".done").inner_text()
 
     page.get_by_role("link", name="Incidents", exact=True).click()
     page.get_by_role("link", name="New incident").click()
@@ -303,7 +332,8 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
     person = persons.create_person(served.instance, {"name": "Officer Example"},
                                    actor="user:coordinator")
     script = AXE.read_text(encoding="utf-8")
-    pages = ["/", "/items", f"/items/{sha}", "/upload", "/incidents", "/incidents/new",
+    pages = ["/", "/items", "/items?taken_from=2020-08-01&taken_to=2020-08-31",
+             f"/items/{sha}", "/upload", "/incidents", "/incidents/new",
              f"/incidents/{found.id}", "/incidents/timeline", "/incidents/map", "/units",
              f"/units/{served.unit_id}", f"/persons/{person.id}", "/review",
              "/search?q=Minsk", "/team", "/account", "/account/password"]
@@ -322,14 +352,24 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
                 _login(page, served, "coordinator")
                 page.goto(served.base + path)
             assert page.url.split("?")[0] == served.base + path.split("?")[0], page.url
-            page.add_script_tag(content=script)
-            found_here = [v for v in page.evaluate(_AXE_RUN)
-                          if v["impact"] in ("serious", "critical")]
+            found_here = _axe(page, script)
             if found_here:
                 problems[f"{locale} {path}"] = found_here
+        page.goto(f"{served.base}/items/{sha}")  # the preview is a form's answer
+        page.locator("button[formaction$='/preview']").click()
+        assert page.url == f"{served.base}/items/{sha}/preview"
+        found_here = _axe(page, script)
+        if found_here:
+            problems[f"{locale} /items/{sha}/preview"] = found_here
         _screenshot(page, f"accessibility-{locale}")
         context.close()
     assert problems == {}
+
+
+def _axe(page: Any, script: str) -> list[Any]:
+    """The serious and critical findings of axe-core in the page as it is now."""
+    page.add_script_tag(content=script)
+    return [v for v in page.evaluate(_AXE_RUN) if v["impact"] in ("serious", "critical")]
 
 
 def test_with_javascript_files_upload_one_by_one_with_their_progress(
@@ -365,6 +405,72 @@ def test_with_javascript_files_upload_one_by_one_with_their_progress(
     assert sorted(page.locator(".grid .name").all_inner_texts()) == ["js-1.jpg", "js-2.jpg"]
     assert errors == []
     _screenshot(page, "upload-with-javascript")
+    context.close()
+
+
+def _jobs_idle(served: Served) -> bool:
+    from sprava.backends.db.engine import read_transaction
+    from sprava.jobs import queue
+
+    with read_transaction(served.instance.engine) as conn:
+        return int(queue.pending(conn)) == 0
+
+
+def test_with_javascript_the_analysis_state_changes_without_a_reload(
+        served: Served, browser: Any) -> None:
+    """The item page and the dashboard follow an item's analysis as it runs: the state
+    shown at load (queued) becomes the outcome of each step in place, announced by a
+    polite live region, with no page load in between."""
+    from sprava.store.ingest import Ingestor
+
+    # Let the earlier tests' background work end, so that nothing runs this item's job
+    # until the test starts a worker itself (the in-process ingest below pokes none).
+    wait_for(lambda: _jobs_idle(served) or time.sleep(0.5), timeout=ANALYSIS_TIMEOUT)
+    time.sleep(3)
+    sha = Ingestor(served.instance, actor="user:uploader").ingest_chunks(
+        b"live.jpg", iter([_photo(served.tmp / "live.jpg", (30, 90, 200)).read_bytes()])
+    ).sha256
+    assert sha is not None
+    context = browser.new_context(java_script_enabled=True, locale="en-US")
+    context.on("request", lambda request: served.asked.append(request.url))
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
+    _login(page, served, "uploader")
+    dashboard = context.new_page()
+    dashboard.goto(f"{served.base}/")
+    assert dashboard.locator(f"[data-state-of='{sha}']").inner_text() == "queued"
+    assert "live.jpg" in dashboard.locator("main").inner_text()
+    page.goto(f"{served.base}/items/{sha}")
+    state = page.locator("#analysis-state")
+    assert state.inner_text() == "queued"
+    assert state.get_attribute("aria-live") == "polite"
+    assert page.locator("#analysis-finished").is_hidden()
+    page.evaluate("() => { window.stillTheSamePage = true; }")
+
+    worker = Cli(served.instance.settings.home)("jobs", "run", "--quiet",
+                                                 timeout=ANALYSIS_TIMEOUT)
+    assert worker.code == 0, worker.stderr
+    page.wait_for_function(
+        "() => document.getElementById('analysis-state').textContent"
+        ".includes('thumbnail: done')", timeout=30_000)
+    assert state.inner_text() == "metadata: done; phash: done; thumbnail: done"
+    assert page.locator("#analysis-finished").is_visible()
+    assert page.evaluate("() => window.stillTheSamePage === true")  # no reload
+    dashboard.wait_for_function(
+        f"() => document.querySelector(\"[data-state-of='{sha}']\").textContent === 'done'",
+        timeout=30_000)
+    dashboard.wait_for_function(
+        "() => document.getElementById('jobs-summary').textContent"
+        " === 'No jobs are waiting or running.'", timeout=30_000)
+    assert dashboard.locator("#job-total").inner_text() == "0"
+    assert dashboard.locator("#jobs-list").is_hidden()
+    page.locator("#analysis-finished a").click()
+    assert page.locator("#meta-heading").is_visible()
+    assert "live.jpg" in page.locator("main").inner_text()
+    assert errors == []
+    _screenshot(dashboard, "live-progress")
     context.close()
 
 

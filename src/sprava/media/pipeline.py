@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from sprava.backends.db.engine import write_transaction
 from sprava.backends.db.tables import analysis, item, phash
@@ -50,8 +50,26 @@ def _record(instance: Instance, sha: str, step: str, tool: str, *,
             error_code=error.code if error else None,
             error_message=error.message[:2000] if error else None,
             tool=tool, updated_at=datetime.now(UTC)))
+        if step == METADATA:  # the grid filters on it: kept beside the item, indexed
+            conn.execute(update(item).where(item.c.sha256 == sha).values(
+                captured_at=capture_moment(result)))
         if extra is not None:
             extra(conn)
+
+
+def capture_moment(result: Any) -> datetime | None:
+    """The capture time of a metadata result (``fields.captured_at``) as an aware UTC
+    time, or None. A time the camera wrote without its offset is read as UTC: the offset
+    is unknown, and the pages show every time in UTC."""
+    fields = result.get("fields") if isinstance(result, dict) else None
+    text = fields.get("captured_at") if isinstance(fields, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (found if found.tzinfo else found.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _run_step(instance: Instance, sha: str, step: str, tool: str,

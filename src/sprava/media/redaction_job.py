@@ -22,6 +22,7 @@ from sprava.store.derive import Derived, store_derived
 
 REDACTION = "redaction"
 MODES = ("blur", "pixelate", "solid")
+PREVIEW_SIDE = 960
 
 
 def redaction_params(mode: str = "blur", threshold: float = 0.2,
@@ -45,14 +46,7 @@ def redact_item(instance: Instance, sha: str, params: Mapping[str, Any],
     from sprava.media.thumbnail import shared_detector
 
     checked = redaction_params(**dict(params))
-    with instance.engine.connect() as conn:
-        media_type = conn.execute(select(item.c.media_type).where(item.c.sha256 == sha)
-                                  ).scalar_one_or_none()
-    if media_type is None:
-        raise NotFoundError(f"no item sha256:{sha}", code="item-not-found")
-    if not media_type.startswith(("image/", "video/")):
-        raise BadInputError(f"cannot redact {media_type}: only images and videos",
-                            code="not-redactable")
+    media_type = _redactable_type(instance, sha)
     settings = RedactionSettings(mode=checked["mode"], threshold=checked["threshold"],
                                  keep_audio=checked["keep_audio"])
     with instance.blobs.local_path(Digest(sha)) as source, \
@@ -71,6 +65,42 @@ def redact_item(instance: Instance, sha: str, params: Mapping[str, Any],
                                 tool=recorded["tool"], settings=recorded,
                                 actor=actor)
     return derived, recorded
+
+
+def preview_redaction(instance: Instance, sha: str, params: Mapping[str, Any],
+                      side: int = PREVIEW_SIDE) -> bytes:
+    """A JPEG of at most ``side`` pixels a side of item ``sha`` redacted with ``params``
+    (for a video, one frame from its first second), made in memory and a temporary
+    folder and stored nowhere: no derived item, no custody event.
+
+    Faces are sought on a copy of at most ``thumbnail.DETECT_SIDE`` pixels, as for
+    thumbnails, so that a preview takes about a second; the redacted copy itself is made
+    from the original. Raises what :func:`redact_item` raises for an item that is not
+    held or cannot be redacted, and ``corrupt-media`` or ``too-many-pixels``."""
+    from sprava.media.pipeline import limits_for
+    from sprava.media.redact import RedactionSettings
+    from sprava.media.thumbnail import redacted_thumbnail
+
+    checked = redaction_params(**dict(params))
+    media_type = _redactable_type(instance, sha)
+    settings = RedactionSettings(mode=checked["mode"], threshold=checked["threshold"])
+    with instance.blobs.local_path(Digest(sha)) as source, \
+            tempfile.TemporaryDirectory(prefix="sprava-preview-") as folder:
+        out = Path(folder) / "preview.jpg"
+        redacted_thumbnail(source, media_type, out, side, limits_for(instance), settings)
+        return out.read_bytes()
+
+
+def _redactable_type(instance: Instance, sha: str) -> str:
+    with instance.engine.connect() as conn:
+        media_type = conn.execute(select(item.c.media_type).where(item.c.sha256 == sha)
+                                  ).scalar_one_or_none()
+    if media_type is None:
+        raise NotFoundError(f"no item sha256:{sha}", code="item-not-found")
+    if not media_type.startswith(("image/", "video/")):
+        raise BadInputError(f"cannot redact {media_type}: only images and videos",
+                            code="not-redactable")
+    return str(media_type)
 
 
 def report_settings(report: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Thumbnails for the team's screens, redacted like anything that leaves the vault.
 
-Faces are obscured on a copy of ``_DETECT_SIDE`` pixels (four times the thumbnail, with
+Faces are obscured on a copy of ``DETECT_SIDE`` pixels (four times the thumbnail, with
 the detector's tiles searching it at twice that), and only then is the picture shrunk: a
 face too small to be found there is under two pixels wide in the thumbnail. Detecting on
 the full 12-megapixel original instead costs about 15 s a photo. A video's thumbnail is a
@@ -13,13 +13,16 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sprava.errors import BadInputError
 from sprava.media.limits import MediaLimits
 
+if TYPE_CHECKING:
+    from sprava.media.redact import RedactionSettings
+
 _JPEG_QUALITY = 85
-_DETECT_SIDE = 1280
+DETECT_SIDE = 1280
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +57,7 @@ def _video_frame(src: Path, out: Path, limits: MediaLimits) -> None:
 
 
 def _shrink(src: Path, out: Path, limits: MediaLimits) -> None:
-    """Write an upright copy of at most ``_DETECT_SIDE`` pixels, refusing bombs first."""
+    """Write an upright copy of at most ``DETECT_SIDE`` pixels, refusing bombs first."""
     from PIL import Image, ImageOps
 
     try:
@@ -66,25 +69,29 @@ def _shrink(src: Path, out: Path, limits: MediaLimits) -> None:
                 raise BadInputError(
                     f"{image.width} × {image.height} pixels is more than max_pixels allows",
                     code="too-many-pixels")
-            image.draft("RGB", (_DETECT_SIDE, _DETECT_SIDE))  # JPEG: decode smaller
+            image.draft("RGB", (DETECT_SIDE, DETECT_SIDE))  # JPEG: decode smaller
             upright = ImageOps.exif_transpose(image).convert("RGB")
     except Image.DecompressionBombError:
         raise BadInputError("the picture declares more pixels than it can hold",
                             code="too-many-pixels") from None
     except (OSError, ValueError) as exc:
         raise BadInputError(f"cannot decode the picture: {exc}", code="corrupt-media") from None
-    upright.thumbnail((_DETECT_SIDE, _DETECT_SIDE))
+    upright.thumbnail((DETECT_SIDE, DETECT_SIDE))
     upright.save(out)
 
 
 def redacted_thumbnail(src: Path, media_type: str, out: Path, size: int,
-                       limits: MediaLimits) -> dict[str, Any]:
-    """Write a JPEG of at most ``size`` pixels a side to ``out``; returns its provenance."""
+                       limits: MediaLimits, settings: RedactionSettings | None = None
+                       ) -> dict[str, Any]:
+    """Write a JPEG of at most ``size`` pixels a side to ``out``; returns its provenance.
+
+    Faces are obscured with ``settings`` (the default redaction's, unless given: the
+    item page's preview passes the mode and threshold a reader is trying out)."""
     from PIL import Image
 
     from sprava.media.redact import RedactionSettings, redact_image
 
-    settings = RedactionSettings()
+    settings = settings or RedactionSettings()
     with tempfile.TemporaryDirectory(prefix="sprava-thumb-") as folder:
         picture = Path(folder) / "picture.png"
         if media_type.startswith("video/"):
@@ -101,7 +108,7 @@ def redacted_thumbnail(src: Path, media_type: str, out: Path, size: int,
         "tool": f"sprava-thumbnail:{data['detector']}",
         "faces": data["faces_total"],
         "settings": {"size": size, "format": "jpeg", "quality": _JPEG_QUALITY,
-                     "detected_at_side": _DETECT_SIDE,
+                     "detected_at_side": DETECT_SIDE,
                      "detector": data["detector"],
                      "detector_version": data["detector_version"],
                      "model_sha256": data["model_sha256"], "redaction": data["settings"]},

@@ -1,5 +1,7 @@
 """The dashboard: counts, the latest uploads, jobs in progress, claims awaiting review, and
 a chart of documented incidents per week (an SVG drawn on the server, shown as an image).
+With JavaScript, the jobs in progress and the latest uploads' analysis states follow
+the work as it happens (:mod:`sprava.webapp.progress`).
 
 What it counts follows the role: an uploader sees their own uploads and nothing of the
 catalogue; a viewer sees redacted copies only.
@@ -23,6 +25,7 @@ from sprava.webapp.evidence_query import (
     jobs_in_progress,
 )
 from sprava.webapp.page import HEADERS, Formatter, _, language, render
+from sprava.webapp.progress import jobs_summary
 from sprava.webapp.visitor import PageRoute, VisitorDep, instance_of, require
 
 WEEKS = 12
@@ -44,8 +47,11 @@ def dashboard(request: Request, principal: VisitorDep) -> HTMLResponse:
         page = claims.list_claims(instance, status="pending_review", limit=10,
                                   persons=principal.can(Capability.PERSONS))
         pending, pending_total = list(page.items), page.total
+    lang = language(request)
     return render(request, "dashboard.html", title=_("Dashboard"), latest=latest,
-                  item_total=item_total, jobs=jobs, job_total=job_total,
+                  item_total=item_total, jobs=jobs, job_total=job_total, script=True,
+                  jobs_text=jobs_summary(lang.gettext, lang.ngettext, Formatter(lang.code),
+                                         job_total),
                   catalogue=catalogue, incident_total=incident_total, pending=pending,
                   pending_total=pending_total,
                   may_review=principal.account.may_review)

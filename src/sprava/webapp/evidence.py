@@ -9,7 +9,7 @@ one that does not exist.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,17 +19,16 @@ from sqlalchemy import Connection
 from sprava.accounts.roles import Capability
 from sprava.accounts.sessions import Principal
 from sprava.api.routes_items import scope, sha_of
-from sprava.backends.db.engine import read_transaction, write_transaction
+from sprava.backends.db.engine import read_transaction
 from sprava.catalogue._record import recording
 from sprava.domain.digest import Digest
 from sprava.errors import BadInputError, NotFoundError, SpravaError
 from sprava.instance import Instance
-from sprava.jobs import queue
-from sprava.jobs.kinds import REDACT
+from sprava.jobs.kinds import ANALYSE
 from sprava.ledger import log
 from sprava.ledger.merkle import verify_inclusion
 from sprava.ledger.note import open_checkpoint
-from sprava.media.redaction_job import MODES, REDACTION, redaction_params
+from sprava.media.redaction_job import MODES, REDACTION
 from sprava.store import items as store_items
 from sprava.webapp.evidence_query import (
     KINDS,
@@ -39,21 +38,20 @@ from sprava.webapp.evidence_query import (
     source_names,
     thumbnail_of,
 )
-from sprava.webapp.page import HEADERS, _, render
+from sprava.webapp.page import HEADERS, _, language, render
+from sprava.webapp.progress import ACTIVE, analysis_text
 from sprava.webapp.visitor import (
     PageRoute,
-    Redirect,
     VisitorDep,
-    form_of,
     instance_of,
     require,
-    text_field,
 )
 
 PAGE = 48
 _THUMB_MAX = 4 * 1024 * 1024
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 READERS = (Capability.ITEMS_ALL, Capability.ITEMS_OWN, Capability.ITEMS_REDACTED)
+_KEPT = ("kind", "state", "source", "since", "until", "taken_from", "taken_to", "cluster")
 
 
 def _day(value: str | None, name: str) -> datetime | None:
@@ -78,26 +76,32 @@ def item_list(request: Request, principal: VisitorDep) -> HTMLResponse:
     state = params.get("state") if params.get("state") in STATES else None
     source = (params.get("source") or "")[:200] or None
     cluster = (params.get("cluster") or "")[:64] or None
+    redacted_only = not (principal.can(Capability.ITEMS_ALL)
+                         or principal.can(Capability.ITEMS_OWN))
+    # The capture time is the original's metadata: not a filter for redacted copies.
+    taken_from, taken_to = (None, None) if redacted_only else (
+        _day(params.get("taken_from"), "taken_from"), _day(params.get("taken_to"), "taken_to"))
+    if taken_from and taken_to and taken_to < taken_from:
+        raise BadInputError("taken_to: the end is before the start", code="bad-period")
     filters = ItemFilters(kind=kind, source=source, state=state, cluster=cluster,
                           since=_day(params.get("since"), "since"),
-                          until=_day(params.get("until"), "until"))
+                          until=_day(params.get("until"), "until"), taken_since=taken_from,
+                          taken_until=taken_to + timedelta(days=1) if taken_to else None)
     offset = _offset(request)
     with read_transaction(instance_of(request).engine) as conn:
         rows, total = find_items(conn, scope(principal), filters, limit=PAGE, offset=offset)
         sources = source_names(conn) if principal.can(Capability.ITEMS_ALL) else []
-    redacted_only = not (principal.can(Capability.ITEMS_ALL)
-                         or principal.can(Capability.ITEMS_OWN))
-    keep = {k: v for k, v in params.items() if k in ("kind", "state", "source", "since",
-                                                        "until", "cluster") and v}
+    keep = {k: v for k, v in params.items() if k in _KEPT and v}
     return render(request, "items.html", title=_("Evidence"), items=rows, total=total,
                   offset=offset, page=PAGE, kinds=KINDS, states=STATES, sources=sources,
                   chosen=keep, redacted_only=redacted_only,
                   may_upload=principal.can(Capability.UPLOAD))
 
 
-def _visible(instance: Instance, principal: Principal, sha: str) -> bool:
-    """True if ``sha`` is an original the reader may see; NotFoundError if the reader
-    may not see it at all (the same answer as for an item that is not held)."""
+def original_in_scope(instance: Instance, principal: Principal, sha: str) -> bool:
+    """True if ``sha`` is an original the reader may see, False for a redacted copy;
+    NotFoundError if the reader may not see it at all (the same answer as for an item
+    that is not held)."""
     with read_transaction(instance.engine) as conn:
         if not store_items.in_scope(conn, sha, **scope(principal)):
             raise NotFoundError(f"no item sha256:{sha} is held", code="item-not-found")
@@ -109,7 +113,7 @@ def item_page(request: Request, principal: VisitorDep, sha256: str) -> HTMLRespo
     require(principal, *READERS)
     instance = instance_of(request)
     sha = sha_of(sha256)
-    original = _visible(instance, principal, sha)
+    original = original_in_scope(instance, principal, sha)
     if original:
         # Threat: an insider browsing originals unseen. Every opening is on the record.
         with recording(instance, principal.actor) as rec:
@@ -128,12 +132,17 @@ def item_page(request: Request, principal: VisitorDep, sha256: str) -> HTMLRespo
     if not full:  # what a viewer may see of a redacted copy, as in the API
         record = {k: record[k] for k in ("sha256", "size", "media_type", "first_seen",
                                          "derived_from", "custody") if k in record}
+    analysed = [j["status"] for j in record.get("jobs", []) if j["kind"] == ANALYSE]
+    steps = {k: str(v.get("status")) for k, v in (record.get("analysis") or {}).items()}
     gps = metadata.get("gps") if isinstance(metadata.get("gps"), dict) else None
     rows = [(k, v) for k, v in sorted(metadata.items()) if k != "gps"]
     return render(request, "item.html", title=_("Item"), item=record, full=full,
                   metadata=rows, gps=gps, thumbnail=thumb, near=members, derived=derived,
                   cluster=(record.get("cluster") or {}).get("name") if full else None,
-                  analysis=record.get("analysis", {}) if full else {}, proofs=proofs,
+                  analysis_text=analysis_text(language(request).gettext, (
+                      analysed[-1] if analysed else "none"), steps) if full else "",
+                  analysis_active=bool(analysed) and analysed[-1] in ACTIVE,
+                  proofs=proofs, script=full,
                   may_redact=principal.can(Capability.ITEMS_ALL) and original
                   and str(record.get("media_type", "")).startswith(("image/", "video/")),
                   modes=MODES, queued=request.query_params.get("redaction") == "queued")
@@ -167,34 +176,6 @@ def _proof_states(conn: Connection, instance: Instance, events: list[dict[str, A
     return states
 
 
-@router.post("/items/{sha256}/redact", response_model=None)
-async def redact(request: Request, principal: VisitorDep, sha256: str) -> Response:
-    """Queue a redacted copy (faces obscured, identifying metadata removed) with the mode
-    and detection threshold chosen; it appears among the derived items when done."""
-    require(principal, Capability.ITEMS_ALL)
-    instance = instance_of(request)
-    sha = sha_of(sha256)
-    form = await form_of(request)
-    mode = text_field(form, "mode") or "blur"
-    if mode not in MODES:
-        raise BadInputError(f"mode: one of {', '.join(MODES)}", code="bad-field")
-    try:
-        threshold = float(text_field(form, "threshold") or "0.2")
-    except ValueError:
-        threshold = -1.0
-    if not 0.01 <= threshold <= 0.99:
-        raise BadInputError("threshold: a number from 0.01 to 0.99", code="bad-threshold")
-    params = redaction_params(mode, threshold, False)
-    with write_transaction(instance.engine) as conn:
-        record = store_items.item_record(conn, sha)
-        if not record["media_type"].startswith(("image/", "video/")):
-            raise BadInputError("only photos and videos can be redacted",
-                                code="not-redactable")
-        queue.enqueue(conn, REDACT, sha, params)
-    request.app.state.jobs.poke()
-    raise Redirect(f"/items/{sha}?redaction=queued")
-
-
 @router.get("/items/{sha256}/thumbnail.jpg")
 def thumbnail(request: Request, principal: VisitorDep, sha256: str) -> Response:
     """The redacted thumbnail of an item in the reader's scope (faces already blurred:
@@ -202,7 +183,7 @@ def thumbnail(request: Request, principal: VisitorDep, sha256: str) -> Response:
     require(principal, *READERS)
     instance = instance_of(request)
     sha = sha_of(sha256)
-    _visible(instance, principal, sha)
+    original_in_scope(instance, principal, sha)
     with read_transaction(instance.engine) as conn:
         thumb = thumbnail_of(conn, sha)
     if thumb is None:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, exists, func, not_, select
 
 from sprava.backends.db.catalogue_tables import incident
 from sprava.backends.db.tables import (
+    analysis,
     derived_item,
     item,
     item_cluster,
@@ -38,6 +39,10 @@ class ItemFilters:
     since: datetime | None = None  # received at or after
     until: datetime | None = None  # received before
     cluster: str | None = None  # near-duplicates: one cluster's members
+    # taken (capture time from the item's own metadata) at or after / before; with
+    # either set, items without a capture time are left out
+    taken_since: datetime | None = None
+    taken_until: datetime | None = None
 
 
 def _scoped(query: Any, uploaded_by: str | None, derived: str | None) -> Any:
@@ -82,6 +87,10 @@ def _filtered(query: Any, filters: ItemFilters) -> Any:
         query = query.where(item.c.first_seen >= filters.since)
     if filters.until is not None:
         query = query.where(item.c.first_seen < filters.until)
+    if filters.taken_since is not None:
+        query = query.where(item.c.captured_at >= filters.taken_since)
+    if filters.taken_until is not None:
+        query = query.where(item.c.captured_at < filters.taken_until)
     return query
 
 
@@ -96,7 +105,7 @@ def find_items(conn: Connection, scope: dict[str, str | None], filters: ItemFilt
                     derived_item.c.kind == THUMBNAIL).limit(1).scalar_subquery())
     query = _filtered(_scoped(select(
         item.c.sha256, item.c.size, item.c.media_type, item.c.first_seen,
-        first_name.label("name"), thumb.label("thumbnail"),
+        item.c.captured_at, first_name.label("name"), thumb.label("thumbnail"),
         _analysis_state().label("state")), **scope), filters)
     order = (item.c.first_seen.desc(), item.c.sha256) if newest_first else (
         item.c.first_seen, item.c.sha256)
@@ -126,6 +135,26 @@ def jobs_in_progress(conn: Connection, scope: dict[str, str | None], limit: int 
                         .where(where).order_by(job.c.id).limit(limit)).all()
     total = conn.execute(select(func.count()).select_from(job).where(where)).scalar_one()
     return [dict(r._mapping) for r in rows], int(total)
+
+
+def analysis_progress(conn: Connection, shas: list[str]
+                      ) -> dict[str, tuple[str, dict[str, str]]]:
+    """For each item: the state of its latest analysis job (``none`` without one) and
+    the status of each analysis step recorded so far."""
+    found: dict[str, tuple[str, dict[str, str]]] = {sha: ("none", {}) for sha in shas}
+    if not shas:
+        return found
+    latest = (select(job.c.item_sha256, func.max(job.c.id).label("id"))
+              .where(job.c.kind == ANALYSE, job.c.item_sha256.in_(shas))
+              .group_by(job.c.item_sha256).subquery())
+    for sha, status in conn.execute(select(job.c.item_sha256, job.c.status)
+                                    .join(latest, latest.c.id == job.c.id)):
+        found[sha] = (str(status), found[sha][1])
+    for sha, step, status in conn.execute(
+            select(analysis.c.item_sha256, analysis.c.step, analysis.c.status)
+            .where(analysis.c.item_sha256.in_(shas)).order_by(analysis.c.step)):
+        found[sha][1][str(step)] = str(status)
+    return found
 
 
 def incidents_per_week(conn: Connection, weeks: int, now: datetime | None = None

@@ -5,7 +5,8 @@ remembered in a cookie), else that cookie, else ``Accept-Language``, else Englis
 Dates and numbers are formatted with Babel in that language; times are shown in UTC.
 
 Every page carries :data:`HEADERS`: a Content-Security-Policy that allows no script at
-all, styles and images from this server only, forms posting to this server only, and no
+all (a page rendered with ``script`` may run this server's own script files only),
+styles and images from this server only, forms posting to this server only, and no
 framing; no referrer; no caching.
 """
 
@@ -29,7 +30,8 @@ from sprava.web.i18n import NAMES, Catalogues, Language
 LANG_COOKIE = "sprava_lang"
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
-# The upload page alone runs a script of this server (progress and drag and drop).
+# The pages that run a script of this server: the upload page (progress and drag and
+# drop), the dashboard and an item's page (live job progress). Nothing inline.
 SCRIPT_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
               "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = page_headers(CSP)

@@ -12,6 +12,9 @@ from sprava.webapp import (
     evidence,
     incident_pages,
     incident_views,
+    person_pages,
+    progress,
+    redaction_pages,
     review,
     search_page,
     team_pages,
@@ -39,7 +42,12 @@ def router() -> APIRouter:
     def _upload_script() -> Response:
         return static_file("upload.js", "text/javascript")
 
-    for part in (account_pages, dashboard, evidence, upload, incident_views, incident_pages,
-                 unit_pages, review, case_pages, search_page, team_pages):
+    @joined.get("/static/progress.js")
+    def _progress_script() -> Response:
+        return static_file("progress.js", "text/javascript")
+
+    for part in (account_pages, dashboard, evidence, redaction_pages, upload, incident_views,
+                 incident_pages, unit_pages, person_pages, review, case_pages, search_page,
+                 team_pages, progress):
         joined.include_router(part.router)
     return joined

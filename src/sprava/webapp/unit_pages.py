@@ -1,6 +1,7 @@
 """Units and persons: the hierarchy of units, a unit's page (its chain of parents, the
 incidents and acts attributed to it with confidence, review state and sources, and, for
-roles that see persons, its commanders over time), and a person's page.
+roles that see persons, its commanders over time). A person's page is
+:mod:`sprava.webapp.person_pages`.
 
 Persons are restricted: only roles with :attr:`Capability.PERSONS` see a commander's
 name or a person's page, and every person shown is a custody event naming the reader
@@ -132,19 +133,3 @@ def unit_page(request: Request, principal: VisitorDep, unit_id: str) -> HTMLResp
                   sub_units=[(u.id, name_of(u, lang)) for u in sub_units],
                   attributed=attributed, commanders=commanders,
                   persons=principal.can(Capability.PERSONS))
-
-
-@router.get("/persons/{person_id}", response_class=HTMLResponse)
-def person_page(request: Request, principal: VisitorDep, person_id: str) -> HTMLResponse:
-    """A person as known from evidence: identifiers seen, memberships and claims with
-    their review state. Opening it is a custody event naming the reader."""
-    require(principal, Capability.PERSONS)
-    instance = instance_of(request)
-    lang = chosen_language(request)
-    person = persons.get_person(instance, person_id, actor=principal.actor)
-    memberships = claims.list_memberships(instance, person_id=person.id,
-                                          include_unreviewed=True, limit=MAX_PAGE).items
-    about = claims.list_claims(instance, about=person.id, limit=MAX_PAGE).items
-    names = {u.id: name_of(u, lang) for u in units.list_units(instance, limit=MAX_PAGE).items}
-    return render(request, "person.html", title=person.name, person=person,
-                  memberships=memberships, claims=about, units=names)

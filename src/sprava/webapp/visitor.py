@@ -84,7 +84,8 @@ def instance_of(request: Request) -> Instance:
     return found
 
 
-def _principal(request: Request) -> Principal:
+def principal_of(request: Request) -> Principal:
+    """The principal of the request's session cookie; AuthenticationError without one."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise AuthenticationError("log in first", code="not-authenticated")
@@ -107,7 +108,7 @@ async def visitor(request: Request) -> Principal:
     Raises AuthenticationError (→ the login page), PermissionDeniedError ``csrf-failed``;
     an account that must change its one-time password is sent to do that first.
     """
-    principal = await run_in_threadpool(_principal, request)
+    principal = await run_in_threadpool(principal_of, request)
     request.state.visitor = principal
     # The upload form is streamed: its CSRF token is checked as its first field arrives
     # (sprava.webapp.upload), before any file is stored.

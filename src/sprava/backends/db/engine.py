@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sprava.errors import BackendUnavailableError, ConfigurationError
 
 _WRITE = "sprava_write"
-SCHEMA_HEAD = "0006_inbox"
+SCHEMA_HEAD = "0007_captured_at"
 
 
 def _sqlite_setup(engine: Engine) -> None:

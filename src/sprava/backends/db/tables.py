@@ -72,6 +72,12 @@ item = Table(
     Column("size", BigInteger, nullable=False),
     Column("media_type", String(100), nullable=False),
     Column("first_seen", UTCDateTime(), nullable=False),
+    # When the picture or video was taken, as its own metadata says (EXIF
+    # DateTimeOriginal, a container's creation time), in UTC; a time written without its
+    # offset is read as UTC. Copied from the metadata analysis so that the evidence grid
+    # can filter on it with an index; added by migration 0007.
+    Column("captured_at", UTCDateTime(), nullable=True),
+    Index("ix_item_captured_at", "captured_at"),
 )
 
 item_name = Table(
