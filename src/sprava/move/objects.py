@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from sqlalchemy import Connection, select
@@ -27,6 +28,8 @@ from sprava.domain.digest import Digest
 from sprava.errors import IntegrityError, NotFoundError
 from sprava.inbox.storage import LocalInboxStore
 from sprava.store.blobs import CHUNK, BlobStore, LocalBlobStore
+
+THREADS = 8
 
 
 def item_digests(conn: Connection) -> Iterator[tuple[Digest, int]]:
@@ -73,16 +76,36 @@ def copy_blob(source: BlobStore, target: BlobStore, digest: Digest) -> int:
 
 
 def copy_blobs(source: BlobStore, target: BlobStore, digests: Iterable[tuple[Digest, int]],
-               done: set[Digest], on_bytes: Callable[[int], None] = lambda _n: None) -> int:
-    """Copy each blob not in ``done`` (which grows); returns how many were copied."""
+               done: set[Digest], on_bytes: Callable[[int], None] = lambda _n: None,
+               threads: int = THREADS) -> int:
+    """Copy each blob not in ``done`` (which grows), ``threads`` at a time (small objects
+    are bound by the store's round trips, not its bandwidth); returns how many were
+    copied. The first failure stops the copy and is raised once the blobs in flight end."""
     copied = 0
-    for digest, size in digests:
-        if digest in done:
-            continue
-        copy_blob(source, target, digest)
-        done.add(digest)
-        copied += 1
-        on_bytes(size)
+    with ThreadPoolExecutor(threads, thread_name_prefix="move-blob") as pool:
+        running: dict[Future[int], tuple[Digest, int]] = {}
+
+        def settle(finished: Iterable[Future[int]]) -> None:
+            nonlocal copied
+            for future in finished:
+                digest, size = running.pop(future)
+                future.result()  # raises the blob's error
+                done.add(digest)
+                copied += 1
+                on_bytes(size)
+
+        try:
+            for digest, size in digests:
+                if digest in done:
+                    continue
+                running[pool.submit(copy_blob, source, target, digest)] = (digest, size)
+                if len(running) >= threads * 4:
+                    settle(wait(running, return_when=FIRST_COMPLETED).done)
+            settle(wait(running).done)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
     if copied:
         target.sync()
     return copied
