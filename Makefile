@@ -36,11 +36,18 @@ demo: venv
 	$(BIN)/python demo/login.py $(HOME_DIR)
 	$(BIN)/sprava --home $(HOME_DIR) serve
 
+# The whole suite on the embedded stack (SQLite and PostgreSQL, blobs in a folder, jobs in
+# process), then the backend-contract suite (tests/conftest.py: CONTRACT) on the scaled
+# stack: PostgreSQL, SeaweedFS, and real Celery workers fed through Redis, all started by
+# the suite on loopback in temporary folders and stopped afterwards.
+SCALED := SPRAVA_TEST_BACKENDS=postgresql SPRAVA_TEST_BLOBS=s3 SPRAVA_TEST_JOBS=celery
+
 test: test-venv
 	scripts/install-test-deps.sh
 	$(BIN)/ruff check src tests bench demo
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	$(SCALED) $(BIN)/python -m pytest -m contract
 
 bench: venv
 	$(BIN)/pip install -q -e '.[bench]'

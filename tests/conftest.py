@@ -2,10 +2,31 @@
 on loopback in a temporary folder), a Redis server started the same way for the Celery
 tests, real instance folders, the real CLI.
 
-``SPRAVA_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the database back ends;
-CI runs both. A back end that is asked for and cannot start fails the run, never skips.
-``SPRAVA_TEST_BLOBS=s3`` puts the blobs of the ``instance`` fixture in a SeaweedFS server
-this suite starts on loopback (default ``file``: a folder); the S3 tests start it anyway.
+The stack the ``instance`` fixture runs on is chosen by three variables; a value that is
+not one of those listed stops the run (a typo must not test the default instead):
+
+- ``SPRAVA_TEST_BACKENDS`` (default ``sqlite,postgresql``) picks the database back ends;
+  CI runs both. A back end that is asked for and cannot start fails the run, never skips.
+- ``SPRAVA_TEST_BLOBS=s3`` puts the blobs of the ``instance`` fixture in a SeaweedFS server
+  this suite starts on loopback (default ``file``: a folder); the S3 tests start it anyway.
+- ``SPRAVA_TEST_JOBS=celery`` gives the ``instance`` fixture ``jobs = "celery"`` on a fresh
+  database of the suite's Redis server (default ``inprocess``). A test that runs jobs asks
+  for ``analysis_workers`` and calls its ``start()`` once the instance is configured: under
+  Celery that starts a real ``sprava jobs worker`` (stopped afterwards: SIGTERM, then wait);
+  in-process, nothing (the CLI starts its own worker processes). The pool processes of
+  every worker a test starts are watched, and the ``instance`` fixture fails the test if a
+  job was finished by any other process of this host: a Celery pass that silently ran
+  jobs in-process fails; ``analysis_workers`` fails a test whose workers finished nothing.
+
+The backend-contract suite, :data:`CONTRACT` (the vault, the ledger, the jobs, search), is
+marked ``contract``. ``make test`` runs the whole suite on the embedded stack (SQLite and
+PostgreSQL, blobs in a folder, in-process jobs), then the contract suite again on the
+scaled stack: PostgreSQL, SeaweedFS and Celery workers fed through Redis, all started by
+the suite (``SPRAVA_TEST_BACKENDS=postgresql SPRAVA_TEST_BLOBS=s3 SPRAVA_TEST_JOBS=celery
+pytest -m contract``). A contract test that drives the in-process runner by design carries
+``@pytest.mark.inprocess_jobs(reason=...)``: the Celery pass leaves it out and names it
+with its reason at the end of the run. In the Celery pass a skipped test fails: a test
+that cannot run there is left out by name, never skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +40,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,15 +57,89 @@ SAMPLES = REPO.parent / "shared" / "samples"
 SLOW = os.environ.get("SPRAVA_SLOW") == "1"
 BACKENDS = [b for b in os.environ.get("SPRAVA_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 BLOBS = os.environ.get("SPRAVA_TEST_BLOBS", "file")
+JOBS = os.environ.get("SPRAVA_TEST_JOBS", "inprocess")
+
+# The backend-contract suite (relative to tests/): what `make test` runs a second time on
+# the scaled stack. Every module named here must exist, or the run stops.
+CONTRACT = (
+    # the vault: the blob store, ingest, and what verify catches
+    "integration/test_blob_store_contract.py",
+    "integration/test_ingest.py",
+    "integration/test_verify_tamper.py",
+    # the ledger
+    "integration/test_ledger_db.py",
+    "integration/test_ledger_writers.py",
+    # the jobs: the queue, the claim of a broker's message, analysis through the real CLI
+    "integration/test_jobs.py",
+    "integration/test_jobs_claim.py",
+    "functional/test_media_pipeline.py",
+    # search
+    "integration/test_search.py",
+)
+_LEFT_OUT = pytest.StashKey[list[tuple[str, str]]]()
+_WORKERS = pytest.StashKey[list["Worker"]]()  # the Celery workers one test started
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = {"SPRAVA_TEST_BACKENDS": (BACKENDS, {"sqlite", "postgresql"}),
+              "SPRAVA_TEST_BLOBS": ([BLOBS], {"file", "s3"}),
+              "SPRAVA_TEST_JOBS": ([JOBS], {"inprocess", "celery"})}
+    for name, (values, allowed) in chosen.items():
+        if not values or set(values) - allowed:
+            raise pytest.UsageError(f"{name}={os.environ.get(name)!r}: expected "
+                                    f"{' or '.join(sorted(allowed))}")
+    if missing := [name for name in CONTRACT if not (Path(__file__).parent / name).is_file()]:
+        raise pytest.UsageError(f"conftest.CONTRACT names modules that do not exist: {missing}")
+    config.stash[_LEFT_OUT] = []
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    here = Path(__file__).parent
+    if item.path.is_relative_to(here) and item.path.relative_to(here).as_posix() in CONTRACT:
+        item.add_marker(pytest.mark.contract)
+
+
+@pytest.hookimpl(trylast=True)  # after `-m contract` has chosen: only those are left out
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if SLOW:
-        return
-    skip = pytest.mark.skip(reason="long run: set SPRAVA_SLOW=1")
+    left_out: list[pytest.Item] = []
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if JOBS == "celery" and (mark := item.get_closest_marker("inprocess_jobs")):
+            reason = mark.kwargs.get("reason")
+            if not reason:
+                raise pytest.UsageError(f"{item.nodeid}: inprocess_jobs needs reason=...")
+            left_out.append(item)
+            config.stash[_LEFT_OUT].append((item.nodeid, reason))
+        elif "slow" in item.keywords and not SLOW:
+            if JOBS == "celery":  # never a skip in the Celery pass: left out, by name
+                left_out.append(item)
+                config.stash[_LEFT_OUT].append((item.nodeid, "long run: set SPRAVA_SLOW=1"))
+            else:
+                item.add_marker(pytest.mark.skip(reason="long run: set SPRAVA_SLOW=1"))
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """In the Celery pass a skip is a failure: a test that cannot run there is left out
+    by name (``inprocess_jobs``), so that a pass never goes green having run less."""
+    report: pytest.TestReport = yield
+    if JOBS == "celery" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (f"skipped in the Celery pass (SPRAVA_TEST_JOBS=celery), which "
+                           f"must run every test it selects: {report.longrepr}")
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    left_out = config.stash.get(_LEFT_OUT, [])
+    if left_out:
+        terminalreporter.section("left out of the Celery pass (SPRAVA_TEST_JOBS=celery)")
+        for nodeid, reason in left_out:
+            terminalreporter.write_line(f"{nodeid}: {reason}")
 
 
 def _free_port() -> int:
@@ -279,13 +375,60 @@ def replace_blob(instance: Instance, sha: str, data: bytes) -> None:
                              Body=data)
 
 
-@pytest.fixture
-def blob_settings(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The blob settings of the ``instance`` fixture: a folder, or a new bucket."""
+def plant_blob_file(instance: Instance, sha: str, name: str, data: bytes) -> None:
+    """Put a file (an object) ``name`` beside a stored blob, behind the store's back:
+    ``name`` is a path relative to the blob's folder (its key's prefix), ``..`` allowed."""
+    import posixpath
+
+    from sprava.domain.digest import Digest
+    from sprava.store.blobs import LocalBlobStore
+    from sprava.store.s3 import S3BlobStore
+
+    blobs = instance.blobs
+    if isinstance(blobs, LocalBlobStore):
+        path = blobs.path_of(Digest(sha)).parent / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    assert isinstance(blobs, S3BlobStore)
+    key = posixpath.normpath(posixpath.join(posixpath.dirname(blobs.key_of(Digest(sha))), name))
+    blobs._client.put_object(Bucket=blobs.location.bucket, Key=key, Body=data)
+
+
+def remove_blob(instance: Instance, sha: str) -> None:
+    """Delete a stored blob behind the store's back."""
+    from sprava.domain.digest import Digest
+    from sprava.store.blobs import LocalBlobStore
+    from sprava.store.s3 import S3BlobStore
+
+    blobs = instance.blobs
+    if isinstance(blobs, LocalBlobStore):
+        blobs.path_of(Digest(sha)).unlink()
+        return
+    assert isinstance(blobs, S3BlobStore)
+    blobs._client.delete_object(Bucket=blobs.location.bucket, Key=blobs.key_of(Digest(sha)))
+
+
+def stack_overrides(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings that put a new instance on the stack this run asks for: nothing for
+    blobs in a folder and in-process jobs; a new prefix in the SeaweedFS server's bucket
+    (``SPRAVA_TEST_BLOBS=s3``); ``jobs = celery`` on a database of the Redis server no other
+    instance has used (``SPRAVA_TEST_JOBS=celery``). For fixtures of any scope that make
+    instances of their own; :func:`new_instance` records them in its ``sprava.toml``."""
+    values: dict[str, str] = {}
     if BLOBS == "s3":
-        server: S3Server = request.getfixturevalue("s3_server")
-        return server.settings()
-    return {}
+        s3: S3Server = request.getfixturevalue("s3_server")
+        values |= s3.settings()
+    if JOBS == "celery":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        values |= {"jobs": "celery", "broker_url": redis.fresh_url()}
+    return values
+
+
+@pytest.fixture
+def stack_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The blob and job settings of the ``instance`` fixture (:func:`stack_overrides`)."""
+    return stack_overrides(request)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -320,27 +463,68 @@ def module_database_url(request: pytest.FixtureRequest,
         server.admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+# Account passwords are hashed at Argon2id's lowest cost in test instances: at the
+# default cost (64 MiB, 3 passes) hashing the accounts of the API harness was half the time
+# of the web and API tests. The default cost is tested in tests/unit/accounts.
+CHEAP_PASSWORDS = {"password_kdf_memory_mb": 1, "password_kdf_passes": 1}
+
+
 def new_instance(home: Path, database_url: str, **overrides: object) -> Instance:
     """A new instance in ``home`` on ``database_url``, with settings ``overrides``
-    (``upload_max_mb=1`` …); the caller closes it."""
+    (``upload_max_mb=1`` …) over :data:`CHEAP_PASSWORDS`; the caller closes it."""
+    overrides = {**CHEAP_PASSWORDS, **overrides}
     values = {"database_url": database_url, **overrides}
     settings = load_settings(home, values, environ={})
-    # The store's settings are recorded too, so that the real CLI finds the same store.
+    # The store's, the jobs' and the passwords' settings are recorded too, so that the real
+    # CLI (and a Celery worker) finds the same store and the same broker.
     recorded = {k: str(v) for k, v in overrides.items()
-                if k == "blob_url" or k.startswith("s3_")}
+                if k in ("blob_url", "jobs", "broker_url") or k.startswith("s3_")}
     inst, _ = init_instance(settings, origin="test.sprava.local/vault",
                             explicit={"database_url": database_url, **recorded})
+    with settings.config_file.open("a", encoding="utf-8") as config:
+        config.writelines(f"{k} = {int(overrides[k])}\n"  # type: ignore[call-overload]
+                          for k in CHEAP_PASSWORDS)
     return inst
 
 
 @pytest.fixture
-def instance(tmp_path: Path, database_url: str,
-             blob_settings: dict[str, str]) -> Iterator[Instance]:
-    inst = new_instance(tmp_path / "instance", database_url, **blob_settings)
+def instance(request: pytest.FixtureRequest, tmp_path: Path, database_url: str,
+             stack_settings: dict[str, str]) -> Iterator[Instance]:
+    inst = new_instance(tmp_path / "instance", database_url, **stack_settings)
     try:
+        assert inst.settings.jobs == ("celery" if JOBS == "celery" else "inprocess")
         yield inst
+        started = request.node.stash.get(_WORKERS, [])
+        if JOBS == "celery" or started:
+            _assert_jobs_finished_by(inst, started)
     finally:
         inst.close()
+
+
+def finished_jobs(instance: Instance) -> list[tuple[int, str, str | None]]:
+    """``(id, status, worker)`` of every job that is done or failed."""
+    from sqlalchemy import select
+
+    from sprava.backends.db.tables import job
+
+    with instance.engine.connect() as conn:
+        rows = conn.execute(select(job.c.id, job.c.status, job.c.worker)
+                            .where(job.c.status.in_(("done", "failed"))).order_by(job.c.id))
+        return [(int(r.id), str(r.status), r.worker) for r in rows]
+
+
+def _assert_jobs_finished_by(instance: Instance, workers: list[Worker]) -> None:
+    """No job was finished by a process of this host other than the pool processes of the
+    Celery workers the test started (the in-process runner's workers, the test itself).
+    Names of other hosts are left alone: the queue's own tests claim as ``host:1``."""
+    pool = {pid for w in workers for pid in w.pool_pids()}
+    host = socket.gethostname()
+    strays = [(job_id, status, worker) for job_id, status, worker in finished_jobs(instance)
+              if worker is not None and worker.rpartition(":")[0] == host
+              and not (worker.rpartition(":")[2].isdigit()
+                       and int(worker.rpartition(":")[2]) in pool)]
+    assert not strays, (f"jobs finished by processes that are no Celery pool process of "
+                        f"this test (pool: {sorted(pool)}): {strays}")
 
 
 @dataclass
@@ -376,6 +560,123 @@ class Cli:
 def cli(instance: Instance) -> Cli:
     """The CLI bound to an instance already created (on each database back end)."""
     return Cli(instance.settings.home)
+
+
+class Worker:
+    """One ``sprava jobs worker`` in a session (process group) of its own, whose pool
+    processes are watched while it runs (:meth:`pool_pids`: every process that could have
+    claimed a job for it)."""
+
+    def __init__(self, cli: Cli, log: Path, concurrency: int = 1,
+                 env: dict[str, str] | None = None) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            cli.argv("jobs", "worker", "--concurrency", str(concurrency)),
+            env={**cli.env(), **(env or {})}, stdin=subprocess.DEVNULL, stdout=self._out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        self._pool: set[int] = set()
+        self._watching = threading.Event()
+        self._watching.set()
+        self._watcher = threading.Thread(target=self._watch, daemon=True,
+                                         name=f"watch-worker-{self.proc.pid}")
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        # A pool process loads the analysis code and the face detector before its first
+        # job, so it lives far longer than one period: none is missed.
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        while self._watching.is_set():
+            try:
+                self._pool.update(int(pid) for pid in children.read_text().split())
+            except OSError:  # the worker has ended
+                return
+            time.sleep(0.05)
+
+    def pool_pids(self) -> set[int]:
+        return set(self._pool)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.text():
+            assert self.proc.poll() is None, self.text()[-3000:]
+            assert time.monotonic() < deadline, self.text()[-3000:]
+            time.sleep(0.1)
+
+    def stop(self) -> int | None:
+        """SIGTERM (finish the job in hand), then wait."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._watching.clear()
+        self._watcher.join(timeout=10)
+        self._out.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a lost machine would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(request: pytest.FixtureRequest, instance: Instance) -> Iterator[list[Worker]]:
+    """The Celery workers a test starts (it appends them here), stopped afterwards
+    (SIGTERM, then wait) before the ``instance`` fixture checks who finished the jobs."""
+    started: list[Worker] = []
+    request.node.stash[_WORKERS] = started
+    yield started
+    for w in started:
+        w.stop()
+
+
+@dataclass
+class AnalysisWorkers:
+    """Whoever runs the jobs of the ``instance`` fixture's tests: see :meth:`start`."""
+
+    cli: Cli
+    started: list[Worker]
+    logs: Path
+
+    def start(self) -> None:
+        """Under ``SPRAVA_TEST_JOBS=celery``, start one ``sprava jobs worker`` with two
+        pool processes for the instance as it is configured now, and wait until it is
+        ready; in-process, nothing: ``--wait`` and ``jobs run`` start worker processes of
+        their own."""
+        if JOBS != "celery":
+            return
+        worker = Worker(self.cli, self.logs / f"worker-{len(self.started)}.log",
+                        concurrency=2)
+        self.started.append(worker)
+        worker.wait_ready()
+
+
+@pytest.fixture
+def analysis_workers(cli: Cli, instance: Instance, workers: list[Worker],
+                     tmp_path: Path) -> Iterator[AnalysisWorkers]:
+    """For tests that run jobs. Under Celery, afterwards: every worker stopped cleanly
+    (SIGTERM, then wait, exit status 0), and its pool processes finished at least one job,
+    so that the test really ran its jobs on Celery."""
+    runner = AnalysisWorkers(cli, workers, tmp_path)
+    yield runner
+    if JOBS != "celery":
+        return
+    assert runner.started, "the test asked for Celery workers and never started them"
+    exits = [w.stop() for w in runner.started]
+    logs = {w.log.name: w.text()[-2000:] for w in runner.started if w.proc.returncode}
+    assert exits == [0] * len(exits), logs
+    pool = {pid for w in runner.started for pid in w.pool_pids()}
+    host = socket.gethostname()
+    by_pool = [job_id for job_id, _status, worker in finished_jobs(instance)
+               if worker in {f"{host}:{pid}" for pid in pool}]
+    assert by_pool, f"no job was finished by the Celery workers' pool processes {pool}"
 
 
 # Debian's Chromium, as the browser tests drive it (never a browser of the test tool's

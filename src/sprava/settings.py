@@ -109,6 +109,13 @@ class Settings:
         default=5, metadata={"help": "failed logins for one account or from one address "
                              "before logins are paused (the pause doubles each time, up to "
                              "an hour)", "range": (1, 1000)})
+    password_kdf_memory_mb: int = field(
+        default=64, metadata={"help": "Argon2id memory for account passwords, in MiB (new "
+                              "hashes; a password hashed at another cost is hashed again "
+                              "at its next login)", "range": (1, 4096)})
+    password_kdf_passes: int = field(
+        default=3, metadata={"help": "Argon2id passes for account passwords",
+                             "range": (1, 100)})
     inbox_upload_max_mb: int = field(
         default=2048, metadata={"help": "largest post the insider inbox accepts (message and "
                                 "files together), in MiB; larger: 413 and nothing is kept",

@@ -14,16 +14,13 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 
-from conftest import Cli, RedisServer, wait_for
+from conftest import Cli, RedisServer, Worker, wait_for
 from sprava.audit import verify_instance
 from sprava.backends.db.tables import analysis, derived_item, job, ledger_leaf, phash
 from sprava.cli.exitcode import ExitCode
@@ -32,60 +29,14 @@ from sprava.instance import Instance
 from sprava.jobs.celery_app import HOLD_ENV
 
 
-class Worker:
-    """One ``sprava jobs worker`` in a session (process group) of its own."""
-
-    def __init__(self, cli: Cli, log: Path, concurrency: int = 1,
-                 env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self._out = log.open("wb")
-        self.proc = subprocess.Popen(
-            cli.argv("jobs", "worker", "--concurrency", str(concurrency)),
-            env={**cli.env(), **(env or {})}, stdin=subprocess.DEVNULL, stdout=self._out,
-            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while " ready." not in self.text():
-            assert self.proc.poll() is None, self.text()[-3000:]
-            assert time.monotonic() < deadline, self.text()[-3000:]
-            time.sleep(0.1)
-
-    def stop(self) -> int | None:
-        """SIGTERM (finish the job in hand), then wait."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._out.close()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool processes at once, as a lost machine would."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-
 @pytest.fixture
 def celery_cli(cli: Cli, instance: Instance, redis_server: RedisServer) -> Cli:
-    """The CLI of an instance whose jobs go to Celery workers on a fresh Redis database."""
-    with (instance.settings.home / "sprava.toml").open("a") as config:
-        config.write(f'jobs = "celery"\nbroker_url = "{redis_server.fresh_url()}"\n')
+    """The CLI of an instance whose jobs go to Celery workers on a fresh Redis database
+    (as the ``instance`` fixture's already do under ``SPRAVA_TEST_JOBS=celery``)."""
+    if instance.settings.jobs != "celery":
+        with (instance.settings.home / "sprava.toml").open("a") as config:
+            config.write(f'jobs = "celery"\nbroker_url = "{redis_server.fresh_url()}"\n')
     return cli
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        w.stop()
 
 
 def _photos(folder: Path, count: int) -> Path:

@@ -3,8 +3,9 @@
 Each round starts the real CLI on a folder of fresh and already-held files (small and
 multi-megabyte, several per transaction), kills it at a random moment of its run, and
 then runs the full ``verify``: no item without its blob, no leaf without its item, no
-checkpoint ahead of its leaves. 50 rounds per database back end in the normal suite;
-``SPRAVA_SLOW=1`` runs 500.
+checkpoint ahead of its leaves. 20 rounds per database back end in the normal suite (a
+round costs one to three seconds on a loaded 2-core host), of which at least two must kill
+an ingest in the middle of its work; ``SPRAVA_SLOW=1`` runs 500.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from conftest import SLOW, Cli
 from sprava.audit import verify_instance
 from sprava.instance import Instance, open_instance
 
-ROUNDS = 500 if SLOW else 50
+ROUNDS = 500 if SLOW else 20
 
 
 def _fill(folder: Path, rnd: random.Random, round_no: int) -> None:
@@ -91,8 +92,9 @@ def test_killed_ingest_always_leaves_a_verifiable_instance(
                                  or report.notes != notes_before):
             killed_mid_work += 1  # between commits, or with blobs written but not recorded
     # The kills must really land inside ingests, not only before or after them: quiet
-    # runs land 20 to 30 of 50 there, a loaded machine (a busy CI host) as few as 9.
-    assert killed_mid_work >= ROUNDS // 8, killed_mid_work
+    # runs land 20 to 30 of 50 there, a loaded machine (a busy CI host) as few as 9
+    # (23 and 39 of 50 on SQLite and PostgreSQL on a 2-core host at load 5).
+    assert killed_mid_work >= max(2, ROUNDS // 8), killed_mid_work
     final = cli("ingest", str(folder))
     assert final.code == 0, final.stderr
     assert verify_instance(instance).ok

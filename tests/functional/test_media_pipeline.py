@@ -1,5 +1,8 @@
 """The media pipeline through the real CLI: analysis jobs, near-duplicates, redaction,
-kills in the middle of analysis, and hostile files that must not stop the workers."""
+kills in the middle of analysis, and hostile files that must not stop the workers.
+
+Jobs run where the instance says (``SPRAVA_TEST_JOBS``): in worker processes the CLI
+starts, or in the Celery workers ``analysis_workers`` starts."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import time
 import zlib
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageOps
 from sqlalchemy import func, select
 
-from conftest import SAMPLES, Cli
+from conftest import SAMPLES, AnalysisWorkers, Cli
 from sprava.audit import verify_instance
 from sprava.backends.db.tables import derived_item, ledger_leaf, phash
 from sprava.cli.exitcode import ExitCode
@@ -64,8 +68,10 @@ def _ingest(cli: Cli, folder: Path, *extra: str) -> dict[str, dict]:  # type: ig
     return {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
 
 
-def test_analysis_results_near_duplicates_and_hostile_files(cli: Cli, instance: Instance,
-                                                           tmp_path: Path) -> None:
+def test_analysis_results_near_duplicates_and_hostile_files(
+        cli: Cli, instance: Instance, tmp_path: Path,
+        analysis_workers: AnalysisWorkers) -> None:
+    analysis_workers.start()
     files = _ingest(cli, _folder(tmp_path), "--wait")
     show = json.loads(cli("show", files["Canon_40D.jpg"]["sha256"], "--json").stdout)
     assert show["metadata"]["camera_make"] == "Canon"
@@ -119,6 +125,10 @@ def test_redaction_is_a_derived_item_with_its_custody_event(cli: Cli, instance: 
     assert verify_instance(instance).ok
 
 
+@pytest.mark.inprocess_jobs(reason=(
+    "kills `sprava jobs run`, the in-process runner, in the middle of its work; under Celery "
+    "that command only waits for the workers: test_celery_jobs.py kills a Celery worker "
+    "mid-job instead (test_worker_killed_mid_job_finishes_the_job_once)"))
 def test_killed_analysis_is_finished_once_after_restart(cli: Cli, instance: Instance,
                                                         tmp_path: Path) -> None:
     folder = tmp_path / "many"
@@ -157,16 +167,25 @@ def test_killed_analysis_is_finished_once_after_restart(cli: Cli, instance: Inst
     assert verify_instance(instance).ok
 
 
+@pytest.fixture(scope="module")
+def slow_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A photo large enough to take long to analyse (81 megapixels) and a small one, made
+    once for every back end: saving the large one takes seconds (less at the lowest PNG
+    compression, which decodes as fast)."""
+    folder = tmp_path_factory.mktemp("slow")
+    with Image.open(FACES / "2008_002470.jpg") as img:
+        img.convert("RGB").resize((9000, 9000)).save(folder / "huge.png", compress_level=1)
+    (folder / "small.jpg").write_bytes((EXIF / "Nikon_D70.jpg").read_bytes())
+    return folder
+
+
 def test_a_job_over_its_time_limit_fails_without_stopping_the_rest(
-        cli: Cli, instance: Instance, tmp_path: Path) -> None:
+        cli: Cli, instance: Instance, slow_folder: Path,
+        analysis_workers: AnalysisWorkers) -> None:
     with (instance.settings.home / "sprava.toml").open("a") as config:
         config.write("analysis_max_seconds = 4\n")  # the small photo needs well under 4 s
-    folder = tmp_path / "slow"
-    folder.mkdir()
-    with Image.open(FACES / "2008_002470.jpg") as img:  # large enough to take long
-        img.convert("RGB").resize((9000, 9000)).save(folder / "huge.png")
-    (folder / "small.jpg").write_bytes((EXIF / "Nikon_D70.jpg").read_bytes())
-    _ingest(cli, folder, "--wait")
+    analysis_workers.start()  # after the limit is set: a worker reads it when it starts
+    _ingest(cli, slow_folder, "--wait")
     jobs = json.loads(cli("jobs", "--json").stdout)
     assert jobs["counts"]["done"] == 1
     (failed,) = jobs["failures"]

@@ -175,3 +175,28 @@ def test_account_changes_are_custody_events_and_verify(instance: Instance) -> No
                                         ("password-reset", "local:test")]
     report = verify_instance(instance)
     assert report.ok, report.findings
+
+
+def test_a_password_hashed_at_another_cost_is_hashed_again_at_login(
+        instance: Instance) -> None:
+    from sprava.backends.db.account_tables import account
+    from sprava.instance import open_instance
+    from sprava.settings import load_settings
+
+    acc = _make(instance, "moved")  # at the test instances' cost (conftest.CHEAP_PASSWORDS)
+
+    def stored() -> str:
+        with instance.engine.connect() as conn:
+            return str(conn.execute(select(account.c.password_hash)
+                                    .where(account.c.id == acc.id)).scalar_one())
+
+    assert "$m=1024,t=1," in stored()
+    default = open_instance(load_settings(instance.settings.home, {
+        "password_kdf_memory_mb": 64, "password_kdf_passes": 3}, environ={}))
+    try:
+        sessions.login(default, "moved", PASSWORD)
+    finally:
+        default.close()
+    assert "$m=65536,t=3," in stored()
+    sessions.login(instance, "moved", PASSWORD)  # and back: still the same password
+    assert "$m=1024,t=1," in stored()

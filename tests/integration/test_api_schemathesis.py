@@ -12,7 +12,8 @@ and checked against the description with the same checks.
 
 The runs are bounded and deterministic: :data:`EXAMPLES` derandomised examples per
 operation and mode (fewer as a viewer), with no example database, so a run is the same
-every time; the whole module takes about two minutes on both back ends.
+every time: 10 (5 as a viewer) in the normal suite, about a minute on both back ends;
+``SPRAVA_SLOW=1`` runs 20 (10).
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import API_PASSWORD, Api, make_api, new_instance
+from conftest import API_PASSWORD, SLOW, Api, make_api, new_instance
 from sprava.accounts import service
 from sprava.api.app import JSON_MAX, PREFIX
 from sprava.inbox.service import Inbox
 
-EXAMPLES = 20
-VIEWER_EXAMPLES = 10  # a viewer is turned away at most doors: fewer examples say as much
+EXAMPLES = 20 if SLOW else 10
+VIEWER_EXAMPLES = EXAMPLES // 2  # a viewer is turned away at most doors: fewer say as much
 CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance,
                response_schema_conformance, response_headers_conformance]
 RUN = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,

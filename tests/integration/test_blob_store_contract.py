@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import S3_KEY, S3_SECRET, SHARED_BUCKET, S3Server, new_bucket, new_prefix
+from conftest import (
+    BLOBS,
+    S3_KEY,
+    S3_SECRET,
+    SHARED_BUCKET,
+    S3Server,
+    new_bucket,
+    new_prefix,
+)
 from sprava.domain.digest import Digest
 from sprava.errors import (
     BackendUnavailableError,
@@ -35,8 +43,9 @@ def _s3(server: S3Server, spool: Path, **kwargs: object) -> S3BlobStore:
     return store
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["s3"] if BLOBS == "s3" else ["file", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """Each store in turn; only the S3 store when the run is on S3 (the scaled pass)."""
     if request.param == "file":
         local = LocalBlobStore(tmp_path / "blobs")
         local.create()

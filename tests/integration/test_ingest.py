@@ -8,20 +8,18 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 from sqlalchemy import select
 
-from conftest import blob_bytes
+from conftest import Cli, blob_bytes, new_instance
 from sprava.audit import verify_instance
 from sprava.backends.db.tables import item, item_name
 from sprava.domain.custody import decode_leaf
 from sprava.domain.digest import Digest
-from sprava.instance import Instance, init_instance
+from sprava.instance import Instance
 from sprava.ledger import log
-from sprava.settings import load_settings
 from sprava.store.blobs import CHUNK, LocalBlobStore
 from sprava.store.ingest import Ingestor, IngestResult, IngestSummary
 
@@ -184,11 +182,9 @@ def test_large_file_streams_through_the_pipeline(instance: Instance, tmp_path: P
 
 
 def test_many_files_span_several_transactions_and_checkpoints(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, stack_settings: dict[str, str]
 ) -> None:
-    settings = load_settings(tmp_path / "inst", {"database_url": database_url,
-                                                 "batch_files": 7}, environ={})
-    inst, _ = init_instance(settings)
+    inst = new_instance(tmp_path / "inst", database_url, batch_files=7, **stack_settings)
     try:
         folder = tmp_path / "many"
         folder.mkdir()
@@ -203,22 +199,19 @@ def test_many_files_span_several_transactions_and_checkpoints(
         inst.close()
 
 
-def test_unreadable_file_fails_and_the_batch_goes_on(tmp_path: Path) -> None:
+def test_unreadable_file_fails_and_the_batch_goes_on(cli: Cli, tmp_path: Path) -> None:
     """Runs the real CLI. As root, it runs without the capabilities that let root read
     every file (util-linux ``setpriv``), so that file permissions apply to it."""
-    home, media = tmp_path / "inst", tmp_path / "media"
+    media = tmp_path / "media"
     media.mkdir()
     (media / "secret.txt").write_text("no access")
     (media / "secret.txt").chmod(0o000)
     (media / "open.txt").write_text("readable")
-    env = {**os.environ, "SPRAVA_HOME": str(home)}
     prefix = []
     if os.geteuid() == 0:
         prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-    subprocess.run([sys.executable, "-m", "sprava", "init"], env=env, check=True,
-                   capture_output=True)
-    done = subprocess.run([*prefix, sys.executable, "-m", "sprava", "ingest", str(media),
-                           "--json"], env=env, capture_output=True, check=False)
+    done = subprocess.run([*prefix, *cli.argv("ingest", str(media), "--json")],
+                          env=cli.env(), capture_output=True, check=False)
     records = [json.loads(line) for line in done.stdout.splitlines()]
     by_path = {r["path"]: r for r in records}
     assert done.returncode == 1, done.stderr

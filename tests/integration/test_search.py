@@ -17,17 +17,16 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, event, func, insert, select
 
-from conftest import BACKENDS, PostgresServer
+from conftest import BACKENDS, PostgresServer, new_instance, stack_overrides
 from sprava.backends.db.catalogue_tables import catalogue_change, incident
 from sprava.backends.db.engine import read_transaction, write_transaction
 from sprava.backends.db.search_tables import search_doc, search_queue
 from sprava.backends.db.tables import analysis
 from sprava.catalogue import acts, claims, incidents, persons, units
 from sprava.errors import SpravaError
-from sprava.instance import Instance, init_instance
+from sprava.instance import Instance
 from sprava.search import SearchFilters, SearchScope, catch_up, rebuild, search
 from sprava.search.indexer import ensure_fresh, freshness
-from sprava.settings import load_settings
 from sprava.store.derive import store_derived
 from sprava.store.ingest import Ingestor
 
@@ -122,9 +121,7 @@ def shared(request: pytest.FixtureRequest,
         name = f"search_{uuid.uuid4().hex[:12]}"
         server.admin(f'CREATE DATABASE "{name}"')
         url = server.url(name)
-    settings = load_settings(home / "instance", {"database_url": url}, environ={})
-    inst, _ = init_instance(settings, origin="test.sprava.local/search",
-                            explicit={"database_url": url})
+    inst = new_instance(home / "instance", url, **stack_overrides(request))
     try:
         yield _build(inst, home)
     finally:

@@ -11,9 +11,11 @@ so there are three items, each with two or three ingest events, and three checkp
 The tree over 7 leaves holds perfect nodes 0/0..0/6, 1/0..1/2 and 2/0.
 
 Each attack changes the database (through SQL, as someone with database access would)
-or the blob files, and returns the findings (code, subject) that ``verify_instance`` must
-report: exactly those, no more and no fewer. The instance is then reopened from disk (so
-that a replaced key file is read) and verified twice; both runs must agree, in order.
+or the stored blobs (files in a folder, or objects in the S3 store under
+``SPRAVA_TEST_BLOBS=s3``), and returns the findings (code, subject) that
+``verify_instance`` must report: exactly those, no more and no fewer. The instance is then
+reopened from disk (so that a replaced key file is read) and verified twice; both runs
+must agree, in order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import pytest
 import rfc8785
 from sqlalchemy import Connection, delete, insert, select, update
 
+from conftest import blob_bytes, plant_blob_file, remove_blob, replace_blob
 from sprava import audit
 from sprava.audit import verify_instance
 from sprava.backends.db.tables import (
@@ -44,7 +47,6 @@ from sprava.backends.db.tables import (
     ledger_node,
 )
 from sprava.domain.custody import INGEST, ingest_event
-from sprava.domain.digest import Digest
 from sprava.instance import Instance, open_instance
 from sprava.ledger import log, merkle
 from sprava.ledger.merkle import NodeId
@@ -79,8 +81,11 @@ class Corpus:
     def item(self, key: str) -> str:
         return f"item {self.sha[key]}"
 
-    def blob(self, key: str) -> Path:
-        return self.instance.blobs.path_of(Digest(self.sha[key]))
+    def blob(self, key: str) -> bytes:
+        return blob_bytes(self.instance, self.sha[key])
+
+    def replace_blob(self, key: str, data: bytes) -> None:
+        replace_blob(self.instance, self.sha[key], data)
 
 
 def _ingest(instance: Instance, folder: Path, files: dict[str, str]) -> None:
@@ -114,10 +119,6 @@ def corpus(instance: Instance, tmp_path: Path) -> Corpus:
 # --- helpers --------------------------------------------------------------------------
 
 
-def _writable(path: Path) -> None:
-    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-
-
 def _leaf_row(conn: Connection, index: int) -> dict[str, Any]:
     row = conn.execute(select(ledger_leaf).where(ledger_leaf.c.idx == index)).one()
     return {"data": bytes(row.data), "hash": bytes(row.hash), "kind": row.kind,
@@ -148,24 +149,19 @@ def _nodes(*names: str) -> Expected:
 
 
 def flip_blob_byte(c: Corpus) -> Expected:
-    path = c.blob("A")
-    data = bytearray(path.read_bytes())
+    data = bytearray(c.blob("A"))
     data[len(data) // 2] ^= 0x01
-    _writable(path)
-    path.write_bytes(bytes(data))
+    c.replace_blob("A", bytes(data))
     return [("blob-altered", c.item("A"))]
 
 
 def truncate_blob(c: Corpus) -> Expected:
-    path = c.blob("C")
-    _writable(path)
-    with path.open("r+b") as handle:
-        handle.truncate(100)
+    c.replace_blob("C", c.blob("C")[:100])
     return [("blob-altered", c.item("C"))]
 
 
 def delete_blob(c: Corpus) -> Expected:
-    c.blob("B").unlink()
+    remove_blob(c.instance, c.sha["B"])
     return [("blob-missing", c.item("B"))]
 
 
@@ -410,9 +406,10 @@ def item_with_malformed_digest(c: Corpus) -> Includes:
 
 
 def blob_replaced_by_folder(c: Corpus) -> Includes:
-    path = c.blob("B")
-    path.unlink()
-    path.mkdir()
+    """A folder where the blob was: in an object store, objects under its key as a prefix
+    (which SeaweedFS's filer keeps as a folder too)."""
+    remove_blob(c.instance, c.sha["B"])
+    plant_blob_file(c.instance, c.sha["B"], f"{c.sha['B']}/README.txt", b"not the blob\n")
     return Includes([("blob-missing", c.item("B"))])
 
 
@@ -499,8 +496,7 @@ def test_tamper_is_caught(corpus: Corpus, attack: Callable[[Corpus], Expected]) 
 def test_stray_file_in_blob_store_does_not_stop_verify(corpus: Corpus) -> None:
     """A file in the store that is not named by a digest is no evidence, and no reason to
     abandon the audit of what is."""
-    stray = corpus.blob("A").parent / "README.txt"
-    stray.write_bytes(b"left here by someone\n")
+    plant_blob_file(corpus.instance, corpus.sha["A"], "README.txt", b"left here by someone\n")
     report = verify_instance(corpus.instance)
     assert report.ok, report.findings
     assert report.items == 3

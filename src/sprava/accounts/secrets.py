@@ -1,7 +1,9 @@
 """Passwords (Argon2id), one-time passwords, bearer tokens and TOTP codes.
 
 Argon2id with argon2-cffi's defaults (RFC 9106's second recommended option: 64 MiB,
-3 passes, 4 lanes); a hash made with older parameters is re-hashed at the next login.
+3 passes, 4 lanes) unless the instance's settings ``password_kdf_memory_mb`` and
+``password_kdf_passes`` say otherwise (:class:`PasswordCost`; the test suite lowers them, as
+it lowers the inbox's); a hash made with other parameters is re-hashed at the next login.
 Tokens are 256 random bits; only their SHA-256 is stored. TOTP is RFC 6238 (SHA-1,
 30 s, 6 digits, one step of clock drift either way), as every authenticator app reads
 it; a code is accepted once only.
@@ -9,10 +11,13 @@ it; a code is accepted once only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyotp
 from argon2 import PasswordHasher
@@ -20,12 +25,39 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from sprava.errors import BadInputError
 
+if TYPE_CHECKING:
+    from sprava.settings import Settings
+
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # Argon2 takes any length; a cap keeps a login request cheap
-_hasher = PasswordHasher()
-# A hash to verify against when the user name is unknown, so that a wrong name costs
-# the same time as a wrong password and names cannot be told apart by timing.
-_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class PasswordCost:
+    """Argon2id's memory (MiB) and passes for new password hashes; 4 lanes always."""
+
+    memory_mb: int = 64
+    passes: int = 3
+
+    @classmethod
+    def of(cls, settings: Settings) -> PasswordCost:
+        """The cost an instance's settings ask for."""
+        return cls(settings.password_kdf_memory_mb, settings.password_kdf_passes)
+
+
+DEFAULT_COST = PasswordCost()
+
+
+@functools.cache
+def _hasher(cost: PasswordCost) -> PasswordHasher:
+    return PasswordHasher(time_cost=cost.passes, memory_cost=cost.memory_mb * 1024)
+
+
+@functools.cache
+def _dummy(cost: PasswordCost) -> str:
+    """A hash to verify against when the user name is unknown, so that a wrong name costs
+    the same time as a wrong password and names cannot be told apart by timing."""
+    return _hasher(cost).hash(secrets.token_urlsafe(16))
 
 
 def check_password_policy(password: object) -> str:
@@ -39,27 +71,30 @@ def check_password_policy(password: object) -> str:
     return password
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(check_password_policy(password))
+def hash_password(password: str, cost: PasswordCost = DEFAULT_COST) -> str:
+    return _hasher(cost).hash(check_password_policy(password))
 
 
-def hash_generated(password: str) -> str:
+def hash_generated(password: str, cost: PasswordCost = DEFAULT_COST) -> str:
     """Hash a password Sprava generated itself (no policy check needed)."""
-    return _hasher.hash(password)
+    return _hasher(cost).hash(password)
 
 
-def verify_password(stored: str | None, password: str) -> bool:
-    """True if ``password`` matches; always spends one Argon2 verification."""
+def verify_password(stored: str | None, password: str,
+                    cost: PasswordCost = DEFAULT_COST) -> bool:
+    """True if ``password`` matches; always spends one Argon2 verification (at the cost
+    ``stored`` was made with, or at ``cost`` when there is no stored hash)."""
     if not isinstance(password, str) or len(password) > MAX_PASSWORD:
         password = ""
+    dummy = _dummy(cost)  # made at the first check at this cost, whoever is checked
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher(cost).verify(stored or dummy, password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
-def needs_rehash(stored: str) -> bool:
-    return _hasher.check_needs_rehash(stored)
+def needs_rehash(stored: str, cost: PasswordCost = DEFAULT_COST) -> bool:
+    return _hasher(cost).check_needs_rehash(stored)
 
 
 def one_time_password() -> str:

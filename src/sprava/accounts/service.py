@@ -96,13 +96,13 @@ def _record(rec: Recorder, change: str, acc: Account) -> None:
 
 
 def _insert(rec: Recorder, username: str, role: Role, reviewer: bool,
-            password: str | None) -> tuple[Account, str | None]:
+            password: str | None, cost: creds.PasswordCost) -> tuple[Account, str | None]:
     one_time = None
     if password is None:
         one_time = password = creds.one_time_password()
-        password_hash = creds.hash_generated(password)
+        password_hash = creds.hash_generated(password, cost)
     else:
-        password_hash = creds.hash_password(password)
+        password_hash = creds.hash_password(password, cost)
     if rec.conn.execute(select(account.c.id).where(account.c.username == username)).first():
         raise ConflictError(f"there is already an account named {username}",
                             code="username-taken")
@@ -134,7 +134,8 @@ def create_account(instance: Instance, data: Any, *, actor: str) -> tuple[Accoun
     if password is not None:
         creds.check_password_policy(password)
     with recording(instance, actor) as rec:
-        return _insert(rec, username, role, reviewer, password)
+        return _insert(rec, username, role, reviewer, password,
+                       creds.PasswordCost.of(instance.settings))
 
 
 def ensure_first_coordinator(instance: Instance) -> tuple[str, str] | None:
@@ -145,7 +146,8 @@ def ensure_first_coordinator(instance: Instance) -> tuple[str, str] | None:
     with recording(instance, "sprava:serve") as rec:
         if rec.conn.execute(select(func.count()).select_from(account)).scalar_one():
             return None
-        acc, password = _insert(rec, FIRST_COORDINATOR, Role.COORDINATOR, True, None)
+        acc, password = _insert(rec, FIRST_COORDINATOR, Role.COORDINATOR, True, None,
+                                creds.PasswordCost.of(instance.settings))
     assert password is not None
     return acc.username, password
 
@@ -196,10 +198,11 @@ def update_account(instance: Instance, account_id: str, changes: Any, *,
 def reset_password(instance: Instance, account_id: str, *, actor: str) -> str:
     """A new one-time password for the account (its sessions and tokens end)."""
     password = creds.one_time_password()
+    password_hash = creds.hash_generated(password, creds.PasswordCost.of(instance.settings))
     with recording(instance, actor) as rec:
         current = fetch(rec.conn, schema.entity_id(account_id, "account_id"))
         rec.conn.execute(update(account).where(account.c.id == current.id).values(
-            password_hash=creds.hash_generated(password), must_change_password=True,
+            password_hash=password_hash, must_change_password=True,
             updated_at=rec.now))
         revoke_access(rec.conn, current.id, rec.now)
         _record(rec, "password-reset", fetch(rec.conn, current.id))

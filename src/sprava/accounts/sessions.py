@@ -92,7 +92,8 @@ def login(instance: Instance, username: Any, password: Any, code: Any = None, *,
     with write_transaction(instance.engine) as conn:
         throttle.check(conn, keys)
         row = conn.execute(select(account).where(account.c.username == name)).first()
-    ok = creds.verify_password(row.password_hash if row else None, password)
+    cost = creds.PasswordCost.of(instance.settings)
+    ok = creds.verify_password(row.password_hash if row else None, password, cost)
     step = None
     if ok and row is not None and row.totp_enabled:
         step = creds.totp_step(row.totp_secret, code, last_step=row.totp_last_step)
@@ -110,8 +111,8 @@ def login(instance: Instance, username: Any, password: Any, code: Any = None, *,
         changes: dict[str, Any] = {}
         if step is not None:
             changes["totp_last_step"] = step
-        if creds.needs_rehash(row.password_hash):
-            changes["password_hash"] = creds.hash_generated(password)
+        if creds.needs_rehash(row.password_hash, cost):
+            changes["password_hash"] = creds.hash_generated(password, cost)
         if changes:
             conn.execute(update(account).where(account.c.id == row.id).values(**changes))
         conn.execute(delete(account_session).where(account_session.c.expires_at < now))
@@ -241,7 +242,9 @@ def change_password(instance: Instance, principal: Principal, current: Any, new:
                             code="weak-password")
     with recording(instance, principal.actor) as rec:
         rec.conn.execute(update(account).where(account.c.id == row.id).values(
-            password_hash=creds.hash_password(new_password), must_change_password=False,
+            password_hash=creds.hash_password(new_password,
+                                              creds.PasswordCost.of(instance.settings)),
+            must_change_password=False,
             updated_at=rec.now))
         keep = principal.session_digest or ""
         rec.conn.execute(delete(account_session).where(

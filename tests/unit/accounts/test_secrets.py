@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
 from sprava.accounts import secrets as creds
 from sprava.errors import BadInputError
+from sprava.settings import load_settings
 
 # RFC 6238 Appendix B: the SHA-1 seed and the 8-digit codes at these times; authenticator
 # apps show the last six digits.
@@ -22,6 +24,23 @@ def test_password_hash_is_argon2id_and_verifies() -> None:
     assert creds.verify_password(stored, "four unrelated words here")
     assert not creds.verify_password(stored, "four unrelated words hers")
     assert not creds.needs_rehash(stored)
+
+
+def test_the_default_cost_is_rfc_9106s_second_option_and_settings_change_it(
+        tmp_path: Path) -> None:
+    stored = creds.hash_password("four unrelated words here")
+    assert "$m=65536,t=3,p=4$" in stored
+    assert creds.PasswordCost.of(load_settings(tmp_path, environ={})) == creds.DEFAULT_COST
+    cheap = creds.PasswordCost.of(load_settings(
+        tmp_path, {"password_kdf_memory_mb": 1, "password_kdf_passes": 1}, environ={}))
+    low = creds.hash_password("four unrelated words here", cheap)
+    assert "$m=1024,t=1,p=4$" in low
+    assert creds.verify_password(low, "four unrelated words here")  # any cost verifies
+    assert creds.verify_password(stored, "four unrelated words here", cheap)
+    # a hash made at another cost is made again at the next login
+    assert creds.needs_rehash(low)
+    assert creds.needs_rehash(stored, cheap)
+    assert not creds.needs_rehash(low, cheap)
 
 
 def test_unknown_account_never_verifies() -> None:
