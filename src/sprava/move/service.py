@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,7 @@ from sprava.settings import Settings
 from sprava.store.blobs import BlobStore, LocalBlobStore
 
 _PAGE = 5000
+IN_USE_PATIENCE = 5.0  # seconds
 
 
 @dataclass
@@ -132,26 +134,37 @@ def _sqlite_users(path: Path) -> list[int]:
     return sorted(found)
 
 
-def check_not_in_use(engine: Engine) -> None:
-    """Refuse to move an instance that other processes are using: a write they made after
-    the move would land in the old stores. (The lock of the move keeps the copy whole;
-    this keeps the instance from being written to on both sides.)"""
-    engine.dispose()  # our own idle connections are not users
+def _users(engine: Engine) -> tuple[list[int], str]:
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         users = _sqlite_users(Path(database).resolve()) if database else []
-        what = f"process(es) {', '.join(map(str, users))}"
-    else:
-        with engine.connect() as conn:
-            users = list(conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")).scalars())
-        what = f"{len(users)} other connection(s)"
-    if users:
-        raise ConflictError(f"the instance's database is in use by {what}",
-                            code="move-instance-in-use",
-                            hint="stop `sprava serve`, the workers and any background "
-                                 "analysis, then move again")
+        return users, f"process(es) {', '.join(map(str, users))}"
+    with engine.connect() as conn:
+        users = list(conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")).scalars())
+    engine.dispose()
+    return users, f"{len(users)} other connection(s)"
+
+
+def check_not_in_use(engine: Engine, patience: float = IN_USE_PATIENCE) -> None:
+    """Refuse to move an instance that other processes are using: a write they made after
+    the move would land in the old stores. (The lock of the move keeps the copy whole;
+    this keeps the instance from being written to on both sides.) A process that has
+    just ended may still be listed for a moment, so the check looks again for up to
+    ``patience`` seconds before it refuses."""
+    engine.dispose()  # our own idle connections are not users
+    deadline = time.monotonic() + patience
+    while True:
+        users, what = _users(engine)
+        if not users:
+            return
+        if time.monotonic() >= deadline:
+            raise ConflictError(f"the instance's database is in use by {what}",
+                                code="move-instance-in-use",
+                                hint="stop `sprava serve`, the workers and any background "
+                                     "analysis, then move again")
+        time.sleep(0.25)
 
 
 def _digest_pages(engine: Engine) -> Iterator[tuple[Digest, int]]:
