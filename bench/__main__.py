@@ -26,6 +26,7 @@ from bench import (
     media_phash,
     media_pipeline,
     media_redact,
+    move,
     proof_at_1m,
 )
 from bench.common import (
@@ -42,7 +43,8 @@ from bench.common import (
 BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (ingest_large, ingest_s3, ingest_small, ledger, ledger_writers,
                         proof_at_1m, media_phash, media_neardup, media_redact,
-                        media_pipeline, jobs_celery, api_load, casefile, inbox_upload)
+                        media_pipeline, jobs_celery, api_load, casefile, inbox_upload,
+                        move)
 }
 
 
